@@ -1,0 +1,60 @@
+/** `ccm start`: runs the CCM daemon on the host's UART until SIGINT/SIGTERM. */
+import type { Command } from "@commander-js/extra-typings";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../../config/load.js";
+import { Daemon } from "../../daemon/daemon.js";
+import { createLogger, type LogLevel } from "../../log/logger.js";
+import { CliError, EXIT } from "../output.js";
+import { parseIntOption } from "../options.js";
+import { CcmError } from "../../errors.js";
+
+/** The data dir when none is given: $CCM_DATA_DIR, else ~/.ccm. */
+export function defaultDataDir(): string {
+  return process.env.CCM_DATA_DIR ?? join(homedir(), ".ccm");
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** Adds `start` to the program. */
+export function addStartCommand(program: Command): void {
+  program
+    .command("start")
+    .description("run the CCM daemon on the host's UART")
+    .option("--host-port <path>", "the host's UART: a serial device or tcp://host:port (config host.port)")
+    .option("--host-baud <n>", "UART speed, 8N1 (config host.baud; default 115200)")
+    .option("--rpc-port <path>", "a second UART serving RPC to mos / ccm call (config rpc.uart.port)")
+    .option("--data-dir <dir>", "where the CCM keeps what it persists (default $CCM_DATA_DIR or ~/.ccm)")
+    .option("--config <file>", "a JSON file of config, applied over the defaults")
+    .option("--set <key=value>", "set one config key; repeatable, applied last", collect, [])
+    .action(async (opts) => {
+      const overrides: Record<string, unknown> = {};
+      const host: Record<string, unknown> = {};
+      if (opts.hostPort !== undefined) host.port = opts.hostPort;
+      if (opts.hostBaud !== undefined) host.baud = parseIntOption(opts.hostBaud, "--host-baud");
+      if (Object.keys(host).length > 0) overrides.host = host;
+      if (opts.rpcPort !== undefined) overrides.rpc = { uart: { port: opts.rpcPort } };
+      let config;
+      try {
+        config = loadConfig({
+          ...(opts.config === undefined ? {} : { file: opts.config }),
+          set: opts.set,
+          overrides,
+        });
+      } catch (e) {
+        if (e instanceof CcmError) throw new CliError(e.message, EXIT.usage);
+        throw e;
+      }
+      const logger = createLogger(config.debug.level as LogLevel);
+      const daemon = new Daemon({ config, dataDir: opts.dataDir ?? defaultDataDir(), logger });
+      daemon.start();
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string): void => {
+          logger.info(`${signal}: shutting down`);
+          daemon.stop().then(resolve, resolve);
+        };
+        process.once("SIGINT", shutdown);
+        process.once("SIGTERM", shutdown);
+      });
+    });
+}

@@ -1,0 +1,29 @@
+/** The `ccm` command line: mos-style global flags, one subcommand per file in commands/. */
+import { Command } from "@commander-js/extra-typings";
+import { VERSION } from "../version.js";
+import { addCallCommand } from "./commands/call.js";
+import { addHostSimCommand } from "./commands/host-sim.js";
+import { addStartCommand } from "./commands/start.js";
+import { addDemoCommand } from "./commands/demo.js";
+
+/** Builds the program; exported so docs/cli.md can be generated from it. */
+export function buildProgram(): Command {
+  const program = new Command()
+    .name("ccm")
+    .description("Cloud Communication Module: puts a microcontroller on the cloud over its UART")
+    .version(VERSION)
+    .showHelpAfterError()
+    .option(
+      "--port <port>",
+      "device to talk to: a serial path or tcp://host:port",
+      process.env.MOS_PORT ?? process.env.CCM_PORT,
+    )
+    .option("--baud-rate <n>", "serial speed for --port", "115200")
+    .option("--timeout <duration>", "how long to wait for an answer: 10s, 500ms, or milliseconds", "10s")
+    .option("--json", "print compact JSON instead of pretty JSON");
+  addDemoCommand(program);
+  addStartCommand(program);
+  addCallCommand(program);
+  addHostSimCommand(program);
+  return program;
+}

@@ -1,0 +1,76 @@
+/**
+ * The configuration tree: one TypeBox schema carrying defaults, types and descriptions.
+ * It validates every source of config and generates docs/config.md.
+ */
+import Type, { type Static } from "typebox";
+
+const int = (def: number, description: string, min = 0, max = 2 ** 31 - 1) =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description });
+
+export const ConfigSchema = Type.Object(
+  {
+    device: Type.Object(
+      {
+        id: Type.String({
+          default: "",
+          description:
+            "Device id: `src` of every frame the CCM sends. Empty: generated once and kept in the data dir.",
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    host: Type.Object(
+      {
+        port: Type.String({
+          default: "",
+          description: "The host's UART: a serial device path or tcp://host:port.",
+        }),
+        baud: int(115200, "UART speed, 8N1.", 50, 4_000_000),
+        max_frame: int(
+          8192,
+          "Longest line accepted from the host, in bytes; longer lines are dropped and reported.",
+          256,
+          1 << 20,
+        ),
+        timeout_ms: int(10000, "How long a call to the host may take before it fails.", 10, 600_000),
+        max_pending: int(32, "Most calls to the host awaiting an answer at once.", 1, 10_000),
+        probe_ms: int(2000, "Timeout of each Sys.Info / RPC.List probe of the host.", 10, 60_000),
+        ping_ms: int(30000, "How often the host is probed to notice a reset; 0 disables.", 0, 86_400_000),
+        jsonrpc_member: Type.Boolean({
+          default: true,
+          description: 'Put "jsonrpc":"2.0" on frames to the host.',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    rpc: Type.Object(
+      {
+        uart: Type.Object(
+          {
+            port: Type.String({
+              default: "",
+              description: "A second UART serving RPC to a management client (mos, ccm call); empty: off.",
+            }),
+            baud: int(115200, "Speed of the management UART, 8N1.", 50, 4_000_000),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    debug: Type.Object(
+      {
+        level: int(
+          2,
+          "Log level as Mongoose OS names it: 0 error, 1 warn, 2 info, 3 debug, 4 verbose.",
+          0,
+          4,
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type CcmConfig = Static<typeof ConfigSchema>;

@@ -1,0 +1,114 @@
+/**
+ * The composition root: config → registry of the CCM's own methods → host link.
+ * The only place that knows every service; later services (cloud, shadow, OTA) join here.
+ */
+import { mkdirSync } from "node:fs";
+import type { CcmConfig } from "../config/schema.js";
+import { errorMessage } from "../errors.js";
+import { silentLogger, type Logger } from "../log/logger.js";
+import { registerRpcBuiltins } from "../rpc/builtins.js";
+import { MethodRegistry } from "../rpc/registry.js";
+import { RpcServer } from "../rpc/server.js";
+import type { ByteTransport, SerialSettings } from "../transports/transport.js";
+import { HOST_CHANNEL, HostLink } from "./host-link.js";
+import { createForwarder } from "../rpc/forwarder.js";
+import { SerialRpcChannel } from "../channels/serial-rpc.js";
+import { resolveDeviceId } from "./identity.js";
+import { registerSysMethods } from "./sys.js";
+import { VERSION } from "../version.js";
+
+export interface DaemonOptions {
+  config: CcmConfig;
+  /** Where everything the CCM persists lives. */
+  dataDir: string;
+  logger?: Logger;
+  transportFactory?: (path: string, settings: SerialSettings) => ByteTransport;
+}
+
+/** A running CCM: its method registry, its RPC server and its host link. */
+export class Daemon {
+  readonly config: CcmConfig;
+  readonly deviceId: string;
+  readonly registry = new MethodRegistry();
+  readonly server: RpcServer;
+  readonly host: HostLink;
+  readonly logger: Logger;
+  /** The management UART (mos over serial), when `rpc.uart.port` is set. */
+  readonly rpcUart: SerialRpcChannel | undefined;
+
+  constructor(options: DaemonOptions) {
+    this.config = options.config;
+    this.logger = options.logger ?? silentLogger;
+    mkdirSync(options.dataDir, { recursive: true });
+    this.deviceId = resolveDeviceId(options.config.device.id, options.dataDir);
+    const log = this.logger;
+    this.server = new RpcServer(this.registry, {
+      selfId: this.deviceId,
+      fallback: (frame, ctx) => forward(frame, ctx),
+      onInternalError: (e, method) => {
+        log.error(`${method} failed: ${e instanceof Error ? (e.stack ?? e.message) : errorMessage(e)}`);
+      },
+    });
+    this.host = new HostLink({
+      config: options.config.host,
+      server: this.server,
+      logger: log.child("host"),
+      ...(options.transportFactory === undefined ? {} : { transportFactory: options.transportFactory }),
+    });
+    const host = this.host;
+    const forward = createForwarder({
+      channel: HOST_CHANNEL,
+      available: () => host.state !== "down",
+      methods: () => host.info.methods,
+      call: (method, params) => host.call(method, params),
+      notify: (method, params) => {
+        host.notify(method, params);
+      },
+      refresh: () => host.refreshMethods(),
+    });
+    if (options.config.rpc.uart.port !== "") {
+      this.rpcUart = new SerialRpcChannel({
+        path: options.config.rpc.uart.port,
+        settings: { baudRate: options.config.rpc.uart.baud },
+        server: this.server,
+        channelType: "UART",
+        ...(options.transportFactory === undefined ? {} : { transportFactory: options.transportFactory }),
+      });
+    }
+    registerRpcBuiltins(this.registry, {
+      extraNames: (ctx) => (ctx.channel === HOST_CHANNEL ? [] : (host.info.methods ?? [])),
+    });
+    registerSysMethods(this.registry, { deviceId: this.deviceId, host: this.host, startedAt: Date.now() });
+    this.host.on("state", (state) => {
+      if (state !== "up") return;
+      try {
+        this.host.notify("Sys.Init", { id: this.deviceId, app: "ccm", fw_version: VERSION });
+      } catch (e) {
+        log.debug(`Sys.Init not sent: ${errorMessage(e)}`);
+      }
+    });
+    this.host.on("ready", (info) => {
+      const methods = info.methods === null ? "no RPC.List" : `${info.methods.length} methods`;
+      log.info(
+        `host ready: ${info.sys_info === null ? "no Sys.Info" : JSON.stringify(info.sys_info)}; ${methods}`,
+      );
+    });
+  }
+
+  /** Starts serving: opens the host UART (retrying until it opens). */
+  start(): void {
+    this.logger.info(`ccm ${this.deviceId} starting; host port ${this.config.host.port || "(none)"}`);
+    this.host.start();
+    if (this.rpcUart !== undefined) {
+      this.logger.info(`RPC over serial on ${this.config.rpc.uart.port}`);
+      this.rpcUart.link.start();
+    }
+  }
+
+  /** Stops everything it started. */
+  async stop(): Promise<void> {
+    await this.host.stop();
+    await this.rpcUart?.link.stop();
+    this.logger.info("stopped");
+  }
+}

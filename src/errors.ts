@@ -1,0 +1,70 @@
+/**
+ * One error class for the whole of ccm, with a catalogue of string codes (zwave-js style).
+ * Each code maps to a JSON-RPC error code so that a CcmError thrown anywhere can be answered on the wire.
+ */
+
+/** JSON-RPC 2.0 protocol error codes (spec §5.1). */
+export const RPC_PARSE_ERROR = -32700;
+export const RPC_INVALID_REQUEST = -32600;
+export const RPC_METHOD_NOT_FOUND = -32601;
+export const RPC_INVALID_PARAMS = -32602;
+export const RPC_INTERNAL_ERROR = -32603;
+
+const catalogue = {
+  RPC_PARSE_ERROR: { rpcCode: RPC_PARSE_ERROR, retryable: false },
+  RPC_INVALID_REQUEST: { rpcCode: RPC_INVALID_REQUEST, retryable: false },
+  RPC_METHOD_NOT_FOUND: { rpcCode: RPC_METHOD_NOT_FOUND, retryable: false },
+  RPC_INVALID_PARAMS: { rpcCode: RPC_INVALID_PARAMS, retryable: false },
+  RPC_INTERNAL: { rpcCode: RPC_INTERNAL_ERROR, retryable: false },
+  /** The peer answered with an error object; `rpcCode` is the peer's code. */
+  RPC_REMOTE: { rpcCode: -32000, retryable: false },
+  RPC_TIMEOUT: { rpcCode: -32001, retryable: true },
+  RPC_ABORTED: { rpcCode: -32002, retryable: true },
+  RPC_TOO_MANY_PENDING: { rpcCode: -32003, retryable: true },
+  LINK_DOWN: { rpcCode: -32004, retryable: true },
+  FRAME_TOO_LARGE: { rpcCode: RPC_INVALID_REQUEST, retryable: false },
+  TRANSPORT_OPEN_FAILED: { rpcCode: -32005, retryable: true },
+  BAD_ARGUMENT: { rpcCode: RPC_INVALID_PARAMS, retryable: false },
+  CONFIG_INVALID: { rpcCode: RPC_INVALID_PARAMS, retryable: false },
+} as const;
+
+/** Every error code ccm can raise. */
+export type CcmErrorCode = keyof typeof catalogue;
+
+export interface CcmErrorOptions {
+  /** Overrides the catalogue's JSON-RPC code (used for errors relayed from a peer). */
+  rpcCode?: number;
+  /** Structured context; sent as `error.data` on the wire. */
+  data?: unknown;
+  cause?: unknown;
+}
+
+/** The error type of ccm: a string code from the catalogue, a JSON-RPC code, and optional data. */
+export class CcmError extends Error {
+  override readonly name = "CcmError";
+  readonly code: CcmErrorCode;
+  readonly rpcCode: number;
+  readonly data: unknown;
+
+  constructor(code: CcmErrorCode, message: string, options: CcmErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.rpcCode = options.rpcCode ?? catalogue[code].rpcCode;
+    this.data = options.data;
+  }
+
+  /** True when trying the same thing again later may succeed (timeouts, a link that went down). */
+  get retryable(): boolean {
+    return catalogue[this.code].retryable;
+  }
+}
+
+/** Whether `e` is a CcmError, optionally of one specific code. */
+export function isCcmError(e: unknown, code?: CcmErrorCode): e is CcmError {
+  return e instanceof CcmError && (code === undefined || e.code === code);
+}
+
+/** A human-readable message for any thrown value. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

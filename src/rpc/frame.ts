@@ -1,0 +1,125 @@
+/**
+ * JSON-RPC 2.0 frames with the Mongoose OS extensions (reference mos-protocols.md §1):
+ * `src`, `dst`, `tag` echoed, `args` as an alias of `params`, `error.code` 0 meaning success.
+ */
+import { RPC_INVALID_REQUEST } from "../errors.js";
+
+export type RpcId = string | number | null;
+
+export interface RpcErrorObject {
+  code: number;
+  message?: string;
+  data?: unknown;
+}
+
+/** A request (with `id`) or a notification (without). */
+export interface RequestFrame {
+  jsonrpc?: "2.0";
+  id?: RpcId;
+  method: string;
+  params?: unknown;
+  src?: string;
+  dst?: string;
+  tag?: string;
+  auth?: unknown;
+}
+
+export interface ResponseFrame {
+  jsonrpc?: "2.0";
+  id: RpcId;
+  src?: string;
+  dst?: string;
+  tag?: string;
+  result?: unknown;
+  error?: RpcErrorObject;
+}
+
+/** What a decoded JSON value turned out to be. */
+export type Classified =
+  | { kind: "request"; frame: RequestFrame }
+  | { kind: "notification"; frame: RequestFrame }
+  | { kind: "response"; frame: ResponseFrame }
+  | { kind: "invalid"; id: RpcId; message: string };
+
+type Obj = Record<string, unknown>;
+
+function isId(v: unknown): v is RpcId {
+  return v === null || typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
+}
+
+/** Classifies one decoded JSON value (not a batch) as request, notification, response or invalid. */
+export function classify(value: unknown): Classified {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { kind: "invalid", id: null, message: "invalid request: a frame must be a JSON object" };
+  }
+  const o = value as Obj;
+  const hasId = "id" in o;
+  if (hasId && !isId(o.id)) {
+    return { kind: "invalid", id: null, message: "invalid request: id must be a string, a number or null" };
+  }
+  const id = hasId ? (o.id as RpcId) : null;
+  if (o.jsonrpc !== undefined && o.jsonrpc !== "2.0") {
+    return { kind: "invalid", id, message: 'invalid request: jsonrpc must be "2.0"' };
+  }
+  if ("method" in o) {
+    if (typeof o.method !== "string" || o.method === "") {
+      return { kind: "invalid", id, message: "invalid request: method must be a non-empty string" };
+    }
+    for (const k of ["src", "dst", "tag"] as const) {
+      if (o[k] !== undefined && typeof o[k] !== "string") {
+        return { kind: "invalid", id, message: `invalid request: ${k} must be a string` };
+      }
+    }
+    if (o.params === undefined && o.args !== undefined) o.params = o.args;
+    return { kind: hasId ? "request" : "notification", frame: o as unknown as RequestFrame };
+  }
+  if ("result" in o || "error" in o) {
+    if ("error" in o && !isErrorObject(o.error)) {
+      return {
+        kind: "invalid",
+        id,
+        message: "invalid response: error must be an object with a numeric code",
+      };
+    }
+    if (!hasId) o.id = null;
+    return { kind: "response", frame: o as unknown as ResponseFrame };
+  }
+  return { kind: "invalid", id, message: "invalid request: no method, result or error" };
+}
+
+function isErrorObject(v: unknown): v is RpcErrorObject {
+  return typeof v === "object" && v !== null && typeof (v as Obj).code === "number";
+}
+
+/** Envelope fields a response copies from its request: jsonrpc marker, id, src/dst swap, tag. */
+export function responseEnvelope(
+  req: RequestFrame | undefined,
+  id: RpcId,
+  selfId: string | undefined,
+): ResponseFrame {
+  const r: ResponseFrame = req?.jsonrpc === "2.0" ? { jsonrpc: "2.0", id } : { id };
+  if (selfId !== undefined) {
+    const src = req?.dst !== undefined && req.dst !== "" ? req.dst : selfId;
+    r.src = src;
+  }
+  if (req?.src !== undefined && req.src !== "") r.dst = req.src;
+  if (req?.tag !== undefined) r.tag = req.tag;
+  return r;
+}
+
+/** An error response, for protocol errors found before a handler runs. */
+export function errorResponse(
+  req: RequestFrame | undefined,
+  id: RpcId,
+  selfId: string | undefined,
+  error: RpcErrorObject,
+): ResponseFrame {
+  const r = responseEnvelope(req, id, selfId);
+  r.error = error;
+  return r;
+}
+
+/** The -32600 response to a frame that is not a valid request. */
+export function invalidRequest(id: RpcId, message: string, selfId?: string): ResponseFrame {
+  return errorResponse(undefined, id, selfId, { code: RPC_INVALID_REQUEST, message });
+}

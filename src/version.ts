@@ -1,0 +1,8 @@
+/** The version of this ccm, read from its package.json. */
+import { readFileSync } from "node:fs";
+
+const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
+
+export const VERSION: string = pkg.version;
