@@ -35,17 +35,24 @@ interface Node {
   minimum?: number;
   maximum?: number;
   properties?: Record<string, Node>;
+  anyOf?: { const?: unknown }[];
 }
 
 function configRows(node: Node, path: string[]): string[] {
   if (node.type === "object" && node.properties !== undefined) {
     return Object.entries(node.properties).flatMap(([k, v]) => configRows(v, [...path, k]));
   }
+  const type =
+    node.anyOf !== undefined
+      ? `one of ${node.anyOf.map((a) => String(a.const)).join(", ")}`
+      : (node.type ?? "any");
   const range = node.minimum !== undefined ? ` (${node.minimum}..${node.maximum ?? ""})` : "";
   const desc = (node.description ?? "").replaceAll("|", "\\|");
-  return [
-    `| \`${path.join(".")}\` | ${node.type ?? "any"}${range} | \`${JSON.stringify(node.default)}\` | ${desc} |`,
-  ];
+  return [`| \`${path.join(".")}\` | ${type}${range} | \`${JSON.stringify(node.default)}\` | ${desc} |`];
+}
+
+function schemaNode(schema: unknown): Node {
+  return schema as Node;
 }
 
 function configDoc(): string {
@@ -55,7 +62,7 @@ function configDoc(): string {
   out +=
     "`--set` values are typed by the schema: `host.baud=9600` is a number, `host.jsonrpc_member=false` a boolean.\n\n";
   out += "| key | type | default | description |\n|---|---|---|---|\n";
-  out += configRows(ConfigSchema, []).join("\n") + "\n";
+  out += configRows(schemaNode(ConfigSchema), []).join("\n") + "\n";
   return out;
 }
 

@@ -55,6 +55,64 @@ export const ConfigSchema = Type.Object(
           },
           { default: {}, additionalProperties: false },
         ),
+        http: Type.Object(
+          {
+            enable: Type.Boolean({
+              default: true,
+              description: "Serve RPC over HTTP (`/rpc`, `/rpc/Method`) and WebSocket (`/rpc`).",
+            }),
+            listen: Type.String({
+              default: "127.0.0.1:8000",
+              description:
+                "Address and port of the HTTP/WebSocket server; `0.0.0.0:8000` to be reachable from the network.",
+            }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        ws: Type.Object(
+          { enable: Type.Boolean({ default: true, description: "Accept WebSocket RPC on `/rpc`." }) },
+          { default: {}, additionalProperties: false },
+        ),
+        mqtt: Type.Object(
+          {
+            enable: Type.Boolean({
+              default: true,
+              description: "Serve RPC on `<device.id>/rpc` when the MQTT connection (mqtt.enable) is up.",
+            }),
+            qos: int(1, "QoS of RPC subscriptions and replies.", 0, 1),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        max_frame: int(65536, "Largest WebSocket message or HTTP body accepted, in bytes.", 256, 16 << 20),
+        auth_domain: Type.String({ default: "RPC", description: "Digest auth realm." }),
+        auth_file: Type.String({
+          default: "",
+          description: "htdigest file of RPC users (`htdigest -c FILE REALM USER`); empty: no users.",
+        }),
+        auth_algo: Type.Union([Type.Literal("MD5"), Type.Literal("SHA-256")], {
+          default: "MD5",
+          description: "Digest algorithm clients must use.",
+        }),
+        acl_file: Type.String({
+          default: "",
+          description:
+            'JSON ACL: `[{"method":"FS.*","ch_type":"WS_in","acl":"+admin"}]`, first match wins; empty: none.',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    mqtt: Type.Object(
+      {
+        enable: Type.Boolean({ default: false, description: "Connect to an MQTT broker." }),
+        server: Type.String({ default: "", description: "Broker as HOST:PORT (1883 if no port)." }),
+        client_id: Type.String({ default: "", description: "MQTT client id; empty: the device id." }),
+        user: Type.String({ default: "", description: "MQTT user name." }),
+        pass: Type.String({ default: "", description: "MQTT password.", "x-secret": true }),
+        keepalive: int(60, "Keepalive interval in seconds; 0 disables.", 0, 65535),
+        clean_session: Type.Boolean({
+          default: true,
+          description: "Start a clean session on every connect.",
+        }),
       },
       { default: {}, additionalProperties: false },
     ),

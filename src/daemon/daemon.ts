@@ -11,6 +11,8 @@ import { MethodRegistry } from "../rpc/registry.js";
 import { RpcServer } from "../rpc/server.js";
 import type { ByteTransport, SerialSettings } from "../transports/transport.js";
 import { HOST_CHANNEL, HostLink } from "./host-link.js";
+import { authorizer, createAuth } from "./auth-setup.js";
+import type { RpcAuth } from "../rpc/auth.js";
 import { createForwarder } from "../rpc/forwarder.js";
 import { SerialRpcChannel } from "../channels/serial-rpc.js";
 import { resolveDeviceId } from "./identity.js";
@@ -33,6 +35,7 @@ export class Daemon {
   readonly server: RpcServer;
   readonly host: HostLink;
   readonly logger: Logger;
+  readonly auth: RpcAuth;
   /** The management UART (mos over serial), when `rpc.uart.port` is set. */
   readonly rpcUart: SerialRpcChannel | undefined;
 
@@ -42,8 +45,10 @@ export class Daemon {
     mkdirSync(options.dataDir, { recursive: true });
     this.deviceId = resolveDeviceId(options.config.device.id, options.dataDir);
     const log = this.logger;
+    this.auth = createAuth(options.config.rpc);
     this.server = new RpcServer(this.registry, {
       selfId: this.deviceId,
+      authorize: authorizer(this.auth),
       fallback: (frame, ctx) => forward(frame, ctx),
       onInternalError: (e, method) => {
         log.error(`${method} failed: ${e instanceof Error ? (e.stack ?? e.message) : errorMessage(e)}`);
@@ -95,8 +100,8 @@ export class Daemon {
     });
   }
 
-  /** Starts serving: opens the host UART (retrying until it opens). */
-  start(): void {
+  /** Starts serving: opens the host UART (retrying until it opens) and the RPC channels. */
+  async start(): Promise<void> {
     this.logger.info(`ccm ${this.deviceId} starting; host port ${this.config.host.port || "(none)"}`);
     this.host.start();
     if (this.rpcUart !== undefined) {

@@ -13,6 +13,8 @@ export interface CallContext {
   channel: string;
   /** The caller's address when the channel knows one (`127.0.0.1:5123`, a serial path). */
   peer?: string;
+  /** The authenticated user: set by the channel (HTTP digest, WS handshake) or by authorisation. */
+  user?: string;
   frame: RequestFrame;
 }
 

@@ -29,6 +29,11 @@ export interface RpcServerOptions {
   selfId?: string;
   /** Serves a method the registry lacks (forwarding); return undefined to answer -32601. */
   fallback?: (frame: RequestFrame, ctx: CallContext) => Promise<unknown> | undefined;
+  /**
+   * Runs before every request and notification: returns the error to answer with to refuse it.
+   * May set `ctx.user`. Forwarded calls pass through it too.
+   */
+  authorize?: (frame: RequestFrame, ctx: CallContext) => RpcErrorObject | undefined;
   /** Most requests in one batch; a larger batch is refused whole. Default 64. */
   maxBatch?: number;
   /** Told about handler failures that were not CcmErrors (bugs), for the log. */
@@ -91,6 +96,11 @@ export class RpcServer {
       done(r);
     };
     const full: CallContext = { ...ctx, frame };
+    const denied = this.options.authorize?.(frame, full);
+    if (denied !== undefined) {
+      done(isRequest ? errorResponse(frame, id, this.options.selfId, denied) : undefined);
+      return;
+    }
     const method = this.registry.get(frame.method);
     let result: unknown;
     try {

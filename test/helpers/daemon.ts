@@ -23,7 +23,7 @@ export async function startDaemon(
     },
   });
   const daemon = new Daemon({ config, dataDir });
-  daemon.start();
+  await daemon.start();
   t.after(async () => {
     await daemon.stop();
     await rm(dataDir, { recursive: true, force: true });

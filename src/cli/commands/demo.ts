@@ -45,7 +45,7 @@ export function addDemoCommand(program: Command): void {
       const daemon = new Daemon({ config, dataDir: join(dir, "data"), logger });
       const sim = new HostSimulator({ port: host.b, fwVersion: "1.0" });
       await sim.start();
-      daemon.start();
+      await daemon.start();
       await new Promise<void>((resolve) =>
         daemon.host.once("ready", () => {
           resolve();

@@ -4,10 +4,10 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../config/load.js";
 import { Daemon } from "../../daemon/daemon.js";
+import { CcmError } from "../../errors.js";
 import { createLogger, type LogLevel } from "../../log/logger.js";
 import { CliError, EXIT } from "../output.js";
 import { parseIntOption } from "../options.js";
-import { CcmError } from "../../errors.js";
 
 /** The data dir when none is given: $CCM_DATA_DIR, else ~/.ccm. */
 export function defaultDataDir(): string {
@@ -15,6 +15,38 @@ export function defaultDataDir(): string {
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+interface StartFlags {
+  hostPort?: string;
+  hostBaud?: string;
+  rpcPort?: string;
+  httpListen?: string;
+  dataDir?: string;
+  config?: string;
+  set: string[];
+}
+
+/** The daemon the flags describe; config problems become usage errors naming the key or file. */
+function build(opts: StartFlags): Daemon {
+  const overrides: Record<string, Record<string, unknown>> = {};
+  const host: Record<string, unknown> = {};
+  if (opts.hostPort !== undefined) host.port = opts.hostPort;
+  if (opts.hostBaud !== undefined) host.baud = parseIntOption(opts.hostBaud, "--host-baud");
+  if (Object.keys(host).length > 0) overrides.host = host;
+  const rpc: Record<string, unknown> = {};
+  if (opts.rpcPort !== undefined) rpc.uart = { port: opts.rpcPort };
+  if (opts.httpListen !== undefined) rpc.http = { listen: opts.httpListen };
+  if (Object.keys(rpc).length > 0) overrides.rpc = rpc;
+  try {
+    const file = opts.config === undefined ? {} : { file: opts.config };
+    const config = loadConfig({ ...file, set: opts.set, overrides });
+    const logger = createLogger(config.debug.level as LogLevel);
+    return new Daemon({ config, dataDir: opts.dataDir ?? defaultDataDir(), logger });
+  } catch (e) {
+    if (e instanceof CcmError) throw new CliError(e.message, EXIT.usage);
+    throw e;
+  }
+}
 
 /** Adds `start` to the program. */
 export function addStartCommand(program: Command): void {
@@ -24,33 +56,24 @@ export function addStartCommand(program: Command): void {
     .option("--host-port <path>", "the host's UART: a serial device or tcp://host:port (config host.port)")
     .option("--host-baud <n>", "UART speed, 8N1 (config host.baud; default 115200)")
     .option("--rpc-port <path>", "a second UART serving RPC to mos / ccm call (config rpc.uart.port)")
+    .option(
+      "--http-listen <addr>",
+      "HTTP and WebSocket RPC address (config rpc.http.listen; default 127.0.0.1:8000)",
+    )
     .option("--data-dir <dir>", "where the CCM keeps what it persists (default $CCM_DATA_DIR or ~/.ccm)")
     .option("--config <file>", "a JSON file of config, applied over the defaults")
     .option("--set <key=value>", "set one config key; repeatable, applied last", collect, [])
     .action(async (opts) => {
-      const overrides: Record<string, unknown> = {};
-      const host: Record<string, unknown> = {};
-      if (opts.hostPort !== undefined) host.port = opts.hostPort;
-      if (opts.hostBaud !== undefined) host.baud = parseIntOption(opts.hostBaud, "--host-baud");
-      if (Object.keys(host).length > 0) overrides.host = host;
-      if (opts.rpcPort !== undefined) overrides.rpc = { uart: { port: opts.rpcPort } };
-      let config;
+      const daemon = build(opts);
       try {
-        config = loadConfig({
-          ...(opts.config === undefined ? {} : { file: opts.config }),
-          set: opts.set,
-          overrides,
-        });
+        await daemon.start();
       } catch (e) {
-        if (e instanceof CcmError) throw new CliError(e.message, EXIT.usage);
-        throw e;
+        await daemon.stop();
+        throw new CliError(e instanceof Error ? e.message : String(e), EXIT.unreachable);
       }
-      const logger = createLogger(config.debug.level as LogLevel);
-      const daemon = new Daemon({ config, dataDir: opts.dataDir ?? defaultDataDir(), logger });
-      daemon.start();
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string): void => {
-          logger.info(`${signal}: shutting down`);
+          daemon.logger.info(`${signal}: shutting down`);
           daemon.stop().then(resolve, resolve);
         };
         process.once("SIGINT", shutdown);
