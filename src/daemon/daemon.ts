@@ -101,13 +101,14 @@ export class Daemon {
   }
 
   /** Starts serving: opens the host UART (retrying until it opens) and the RPC channels. */
-  async start(): Promise<void> {
+  start(): Promise<void> {
     this.logger.info(`ccm ${this.deviceId} starting; host port ${this.config.host.port || "(none)"}`);
     this.host.start();
     if (this.rpcUart !== undefined) {
       this.logger.info(`RPC over serial on ${this.config.rpc.uart.port}`);
       this.rpcUart.link.start();
     }
+    return Promise.resolve();
   }
 
   /** Stops everything it started. */

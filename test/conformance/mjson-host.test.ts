@@ -42,7 +42,7 @@ async function setUp(t: TestContext, options: MjsonHostOptions): Promise<Rig> {
   const host = new MjsonHost(port, options);
   const daemon = await makeDaemon(scope, pair.a);
   const ready = new Promise<HostInfo>((resolve) => daemon.host.once("ready", resolve));
-  daemon.start();
+  await daemon.start();
   return { daemon, host, ready };
 }
 

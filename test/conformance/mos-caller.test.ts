@@ -30,7 +30,7 @@ async function setUp(t: import("node:test").TestContext): Promise<{ daemon: Daem
   const port = await RawPort.open(scope, pair.b);
   const mos = new MosCaller(port);
   const daemon = await makeDaemon(scope, pair.a);
-  daemon.start();
+  await daemon.start();
   await waitFor(() => daemon.host.state !== "down", "the daemon's host port to open");
   return { daemon, mos };
 }

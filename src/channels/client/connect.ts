@@ -64,6 +64,10 @@ async function connectSerial(port: string, o: ConnectOptions): Promise<RpcClient
   return {
     call: (method, params, options = {}) =>
       callWithFrameAuth(ch.peer, method, params, { ...options, envelope: { src: CLIENT_SRC } }, o.creds),
+    notify: (method, params) => {
+      ch.peer.notify(method, params, { src: CLIENT_SRC });
+      return Promise.resolve();
+    },
     close: () => ch.link.stop(),
   };
 }

@@ -63,6 +63,13 @@ export function connectHttp(
       }
       return reply.result ?? null;
     },
+    async notify(method, params) {
+      const frame: Record<string, unknown> = { src: o.src, method };
+      if (params !== undefined) frame.params = params;
+      const res = await post(JSON.stringify(frame), o.timeoutMs);
+      await res.text();
+      if (res.status !== 200) throw new CcmError("RPC_REMOTE", `HTTP ${res.status}`, { rpcCode: res.status });
+    },
     close: () => Promise.resolve(),
   };
 }

@@ -56,6 +56,10 @@ export async function connectMqtt(
   return {
     call: (method, params, options = {}) =>
       callWithFrameAuth(peer, method, params, { ...options, envelope: { src, dst: deviceId } }, o.creds),
+    notify: (method, params) => {
+      peer.notify(method, params, { src, dst: deviceId });
+      return Promise.resolve();
+    },
     close: async () => {
       await client.endAsync();
     },

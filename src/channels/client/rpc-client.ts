@@ -7,6 +7,8 @@ import type { CallOptions, RpcPeer } from "../../rpc/peer.js";
 export interface RpcClient {
   /** Calls a method; answers a digest challenge once when credentials were given. */
   call(method: string, params?: unknown, options?: { timeoutMs?: number }): Promise<unknown>;
+  /** Sends a notification: no id, no answer. */
+  notify(method: string, params?: unknown): Promise<void>;
   close(): Promise<void>;
 }
 

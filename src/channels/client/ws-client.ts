@@ -40,6 +40,10 @@ export async function connectWs(
   return {
     call: (method, params, options = {}) =>
       callWithFrameAuth(peer, method, params, { ...options, envelope: { src: o.src } }, o.creds),
+    notify: (method, params) => {
+      peer.notify(method, params, { src: o.src });
+      return Promise.resolve();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         if (ws.readyState === WebSocket.CLOSED) {
