@@ -171,10 +171,13 @@ export class RpcPeer {
         this.sendQuietly({ id: frame.id ?? null, error: { code: -32601, message: "method not found" } });
       return;
     }
-    server.dispatch(frame, isRequest, this.options.context ?? { channel: "local" }, (r) => {
-      if (r !== undefined) this.sendQuietly(r);
-    });
+    server.dispatch(frame, isRequest, this.options.context ?? LOCAL, this.answer);
   }
+
+  /** Made once, not per request (bench/rpc-dispatch). */
+  private readonly answer = (r: ResponseFrame | undefined): void => {
+    if (r !== undefined) this.sendQuietly(r);
+  };
 
   private sendQuietly(frame: ResponseFrame | ResponseFrame[]): void {
     try {
@@ -224,6 +227,8 @@ export class RpcPeer {
     return f;
   }
 }
+
+const LOCAL: ChannelContext = { channel: "local" };
 
 function isResponseLike(v: unknown): boolean {
   return typeof v === "object" && v !== null && !("method" in v) && ("result" in v || "error" in v);

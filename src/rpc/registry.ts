@@ -12,9 +12,9 @@ export interface CallContext {
   /** Channel type as Mongoose OS names them: `UART`, `WS_in`, `HTTP`, `MQTT`, `local`. */
   channel: string;
   /** The caller's address when the channel knows one (`127.0.0.1:5123`, a serial path). */
-  peer?: string;
+  peer?: string | undefined;
   /** The authenticated user: set by the channel (HTTP digest, WS handshake) or by authorisation. */
-  user?: string;
+  user?: string | undefined;
   frame: RequestFrame;
 }
 
@@ -95,9 +95,7 @@ function makePrepare(
         throw new CcmError("RPC_INVALID_PARAMS", `${name}: expected at most ${positional.length} params`);
       }
       const named: Record<string, unknown> = {};
-      positional.forEach((key, i) => {
-        if (i < (value as unknown[]).length) named[key] = (value as unknown[])[i];
-      });
+      for (let i = 0; i < value.length; i++) named[positional[i] as string] = value[i] as unknown;
       value = named;
     }
     if (value === undefined) value = {};
