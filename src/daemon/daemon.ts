@@ -16,6 +16,7 @@ import type { RpcAuth } from "../rpc/auth.js";
 import { createForwarder } from "../rpc/forwarder.js";
 import { SerialRpcChannel } from "../channels/serial-rpc.js";
 import { resolveDeviceId } from "./identity.js";
+import { RpcChannels } from "./rpc-channels.js";
 import { registerSysMethods } from "./sys.js";
 import { VERSION } from "../version.js";
 
@@ -38,6 +39,8 @@ export class Daemon {
   readonly auth: RpcAuth;
   /** The management UART (mos over serial), when `rpc.uart.port` is set. */
   readonly rpcUart: SerialRpcChannel | undefined;
+  /** HTTP/WebSocket and MQTT RPC. */
+  readonly channels: RpcChannels;
 
   constructor(options: DaemonOptions) {
     this.config = options.config;
@@ -80,6 +83,13 @@ export class Daemon {
         ...(options.transportFactory === undefined ? {} : { transportFactory: options.transportFactory }),
       });
     }
+    this.channels = new RpcChannels({
+      config: options.config,
+      deviceId: this.deviceId,
+      server: this.server,
+      auth: this.auth,
+      logger: log,
+    });
     registerRpcBuiltins(this.registry, {
       extraNames: (ctx) => (ctx.channel === HOST_CHANNEL ? [] : (host.info.methods ?? [])),
     });
@@ -100,21 +110,32 @@ export class Daemon {
     });
   }
 
-  /** Starts serving: opens the host UART (retrying until it opens) and the RPC channels. */
-  start(): Promise<void> {
+  /**
+   * Starts serving: opens the host UART (retrying until it opens) and the RPC channels.
+   * Rejects when the HTTP address cannot be bound.
+   */
+  async start(): Promise<void> {
     this.logger.info(`ccm ${this.deviceId} starting; host port ${this.config.host.port || "(none)"}`);
     this.host.start();
     if (this.rpcUart !== undefined) {
       this.logger.info(`RPC over serial on ${this.config.rpc.uart.port}`);
       this.rpcUart.link.start();
     }
-    return Promise.resolve();
+    await this.channels.start();
+  }
+
+  /** Where the HTTP/WebSocket RPC server listens, once started: `http://127.0.0.1:8000`. */
+  get httpUrl(): string | undefined {
+    const a = this.channels.http?.address;
+    if (a === undefined) return undefined;
+    return `http://${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`;
   }
 
   /** Stops everything it started. */
   async stop(): Promise<void> {
     await this.host.stop();
     await this.rpcUart?.link.stop();
+    await this.channels.stop();
     this.logger.info("stopped");
   }
 }

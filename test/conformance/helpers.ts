@@ -482,7 +482,12 @@ export async function makeDaemon(
 ): Promise<Daemon> {
   const dataDir = await mkdtemp(join(tmpdir(), "ccm-conformance-"));
   scope.defer(() => rm(dataDir, { recursive: true, force: true }));
-  const config = loadConfig({ overrides: { host: { port: hostPort, probe_ms: 300, ping_ms: 0, ...host } } });
+  const config = loadConfig({
+    overrides: {
+      host: { port: hostPort, probe_ms: 300, ping_ms: 0, ...host },
+      rpc: { http: { listen: "127.0.0.1:0" } },
+    },
+  });
   const daemon = new Daemon({ config, dataDir });
   scope.defer(() => daemon.stop());
   return daemon;

@@ -28,6 +28,8 @@ export interface ChannelUnderTest {
   network: boolean;
   /** One caller at a time (a serial port): opening a second connection closes the first. */
   exclusive?: boolean;
+  /** Resolves when the channel can take calls (an MQTT subscription is in place). */
+  ready?(daemon: Daemon): Promise<void>;
 }
 
 export interface Rig {
@@ -57,6 +59,7 @@ export async function rig(
   }
   const daemon = await startDaemon(t, hostPty.a, o.host ?? {}, more);
   await until(() => daemon.host.state === "ready", "host ready");
+  await ch.ready?.(daemon);
   const clients: RpcClient[] = [];
   t.after(async () => {
     for (const c of clients) await c.close();

@@ -20,6 +20,11 @@ export async function startDaemon(
       device: { id: "ccm_test" },
       host: { port: hostPort, probe_ms: 500, ping_ms: 0, ...host },
       ...more,
+      // Tests run in parallel: each daemon's HTTP server takes a free port unless a test names one.
+      rpc: {
+        ...(more.rpc as object | undefined),
+        http: { listen: "127.0.0.1:0", ...(more.rpc as { http?: object } | undefined)?.http },
+      },
     },
   });
   const daemon = new Daemon({ config, dataDir });

@@ -24,6 +24,12 @@ test("ccm demo starts the CCM and a simulated host, prints how to call it, and t
   const parsed = JSON.parse(info.stdout) as { id: string; host: { state: string } };
   assert.equal(parsed.id, "ccm_demo");
   assert.equal(parsed.host.state, "ready");
+  const url = /curl (http:\/\/127\.0\.0\.1:\d+)\/rpc\/Sys\.GetInfo/.exec(out)?.[1];
+  assert.ok(url !== undefined, `the demo prints an HTTP URL:\n${out}`);
+  const rest = await (await fetch(`${url}/rpc/Sum?a=20&b=22`)).json();
+  assert.equal(rest, 42);
+  const ws = await runCli(["--port", `${url.replace("http", "ws")}/rpc`, "call", "Sum", '{"a":1,"b":2}']);
+  assert.equal(ws.stdout, "3\n", ws.stderr);
   await runCli(["--port", port, "call", "Shadow.Delta", '{"on":true}']);
   await until(() => out.includes('host got Shadow.Delta {"on":true}'), "the host to get the delta");
 

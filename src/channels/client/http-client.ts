@@ -68,7 +68,8 @@ export function connectHttp(
       if (params !== undefined) frame.params = params;
       const res = await post(JSON.stringify(frame), o.timeoutMs);
       await res.text();
-      if (res.status !== 200) throw new CcmError("RPC_REMOTE", `HTTP ${res.status}`, { rpcCode: res.status });
+      if (res.status !== 200 && res.status !== 204)
+        throw new CcmError("RPC_REMOTE", `HTTP ${res.status}`, { rpcCode: res.status });
     },
     close: () => Promise.resolve(),
   };

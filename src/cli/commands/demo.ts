@@ -4,6 +4,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { mkdir, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../config/load.js";
@@ -15,6 +16,22 @@ import { startPtyPair, type PtyPair } from "../../transports/pty-pair.js";
 import { CliError, EXIT } from "../output.js";
 import { parseDuration } from "../options.js";
 
+/** 127.0.0.1:8000 when it is free, else any free port: the demo must start on a busy machine too. */
+async function demoListen(): Promise<string> {
+  const free = await new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => {
+      resolve(false);
+    });
+    probe.listen(8000, "127.0.0.1", () => {
+      probe.close(() => {
+        resolve(true);
+      });
+    });
+  });
+  return free ? "127.0.0.1:8000" : "127.0.0.1:0";
+}
+
 /** Adds `demo` to the program. */
 export function addDemoCommand(program: Command): void {
   program
@@ -22,6 +39,10 @@ export function addDemoCommand(program: Command): void {
     .description("run the CCM with a simulated host on a virtual serial cable, and show how to call it")
     .option("--dir <dir>", "where the cable ends and the data dir go", join(tmpdir(), "ccm-demo"))
     .option("--for <duration>", "stop after this long (default: until Ctrl-C)")
+    .option(
+      "--http-listen <addr>",
+      "HTTP and WebSocket RPC address (default 127.0.0.1:8000, or a free port when 8000 is taken)",
+    )
     .option("--verbose", "log what the daemon does")
     .action(async (opts) => {
       const dir = opts.dir;
@@ -39,7 +60,11 @@ export function addDemoCommand(program: Command): void {
       }
       const [host, rpc] = cables as [PtyPair, PtyPair];
       const config = loadConfig({
-        overrides: { device: { id: "ccm_demo" }, host: { port: host.a }, rpc: { uart: { port: rpc.a } } },
+        overrides: {
+          device: { id: "ccm_demo" },
+          host: { port: host.a },
+          rpc: { uart: { port: rpc.a }, http: { listen: opts.httpListen ?? (await demoListen()) } },
+        },
       });
       const logger = createLogger(opts.verbose === true ? 3 : 1);
       const daemon = new Daemon({ config, dataDir: join(dir, "data"), logger });
@@ -53,6 +78,7 @@ export function addDemoCommand(program: Command): void {
       );
       const sum = await daemon.host.call("Sum", [2, 3]);
       const port = rpc.b;
+      const http = daemon.httpUrl ?? "";
       process.stdout.write(
         [
           `ccm demo: CCM ${daemon.deviceId} is talking to a simulated host over ${host.a}`,
@@ -63,6 +89,10 @@ export function addDemoCommand(program: Command): void {
           `  npx ccm --port ${port} call RPC.List`,
           `  npx ccm --port ${port} call Sum '[2,3]'              # served by the host, through the CCM`,
           `  npx ccm --port ${port} call Shadow.Delta '{"on":true}'  # the host turns its LED on and reports it`,
+          `  npx ccm --port ${http.replace(/^http/, "ws")}/rpc call Sum '{"a":1,"b":2}'   # over WebSocket`,
+          `  curl ${http}/rpc/Sys.GetInfo`,
+          `  curl '${http}/rpc/Sum?a=20&b=22'`,
+          `  curl -d '{"id":1,"method":"Sum","params":[2,3]}' ${http}/rpc`,
           "",
           opts.for === undefined ? "Ctrl-C to stop." : `Stopping in ${opts.for}.`,
           "",

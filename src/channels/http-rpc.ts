@@ -1,0 +1,205 @@
+/**
+ * The HTTP RPC channel (reference mos-protocols.md §4): `POST /rpc` with a whole frame answers a
+ * whole frame; `/rpc/Method` takes params as the body (or the query of a GET) and answers the
+ * result alone. CORS for pages on other origins; HTTP Digest for callers with credentials.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { RPC_INVALID_PARAMS, RPC_INVALID_REQUEST, RPC_METHOD_NOT_FOUND, RPC_PARSE_ERROR } from "../errors.js";
+import type { RpcAuth } from "../rpc/auth.js";
+import type { RequestFrame, ResponseFrame, RpcErrorObject } from "../rpc/frame.js";
+import type { RpcServer } from "../rpc/server.js";
+
+/** Channel type of HTTP callers, as ACLs name it. */
+export const HTTP_CHANNEL = "HTTP";
+
+export interface HttpRpcOptions {
+  server: RpcServer;
+  auth: RpcAuth;
+  /** Largest body accepted, in bytes; a larger one gets 413. */
+  maxBody: number;
+}
+
+/** Status of an error object answered in REST mode. */
+export function restStatus(code: number): number {
+  if (code === 401 || code === 403 || code === 404 || code === 429) return code;
+  if (code === RPC_METHOD_NOT_FOUND) return 404;
+  if (code === RPC_INVALID_PARAMS || code === RPC_INVALID_REQUEST || code === RPC_PARSE_ERROR) return 400;
+  if (code === -32001) return 504;
+  return 500;
+}
+
+/**
+ * A GET query as params, as Mongoose OS builds them: each value is inserted as JSON text, so
+ * `?pin=2&on=true` is `{"pin":2,"on":true}`. Better than the original: a value that is not JSON
+ * (`?ssid=home`) becomes a string instead of a broken document.
+ */
+export function queryToParams(search: URLSearchParams): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of search) {
+    try {
+      out[k] = JSON.parse(v) as unknown;
+    } catch {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+/** The peer address failed logins are counted by: the IP, not the port. */
+export function remoteOf(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? "unknown";
+}
+
+/** Serves one request whose path is `/rpc` or below. */
+export function serveHttpRpc(req: IncomingMessage, res: ServerResponse, o: HttpRpcOptions): void {
+  cors(req, res);
+  if (req.method === "OPTIONS") {
+    send(res, 200, "");
+    return;
+  }
+  const url = new URL(req.url ?? "/", "http://ccm");
+  const method = url.pathname.replace(/^\/rpc\/?/, "");
+  const source = remoteOf(req);
+  let user: string | undefined;
+  const authorization = req.headers.authorization;
+  if (authorization !== undefined && o.auth.enabled) {
+    const v = o.auth.verifyHttp(authorization, req.method ?? "GET", req.url ?? "/", source);
+    if (v === "stale" || ("code" in v && v.code === 401)) {
+      challenge(res, o.auth, v === "stale");
+      req.resume();
+      return;
+    }
+    if ("code" in v) {
+      sendJson(res, restStatus(v.code), v);
+      req.resume();
+      return;
+    }
+    user = v.user;
+  }
+  readBody(req, o.maxBody, (body) => {
+    if (body === undefined) {
+      res.setHeader("Connection", "close");
+      sendJson(res, 413, { code: RPC_INVALID_REQUEST, message: `body exceeds ${o.maxBody} bytes` });
+      return;
+    }
+    const ctx = { channel: HTTP_CHANNEL, peer: source, user };
+    if (method === "") fullFrame(body, res, o, ctx);
+    else rest(method, req.method === "GET" && body === "" ? url.searchParams : body, res, o, ctx);
+  });
+}
+
+type Ctx = { channel: string; peer: string; user: string | undefined };
+
+/** `POST /rpc`: a whole frame (or batch) in, a whole frame out; 200 even for RPC errors. */
+function fullFrame(body: string, res: ServerResponse, o: HttpRpcOptions, ctx: Ctx): void {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (e) {
+    sendJson(res, 400, o.server.parseError(e instanceof Error ? e.message : String(e)));
+    return;
+  }
+  const state = { answered: false };
+  o.server.handle(value, ctx, (reply) => {
+    state.answered = true;
+    if (isAuthChallenge(reply)) challenge(res, o.auth, false);
+    else sendJson(res, 200, reply);
+  });
+  // A notification (or a batch of them) gets no frame back.
+  if (!state.answered && !expectsAnswer(value)) send(res, 204, "");
+}
+
+/** `/rpc/Method`: params from the body or the query; the result alone, or the error object. */
+function rest(
+  method: string,
+  input: string | URLSearchParams,
+  res: ServerResponse,
+  o: HttpRpcOptions,
+  ctx: Ctx,
+): void {
+  let params: unknown;
+  if (typeof input !== "string") params = input.size === 0 ? undefined : queryToParams(input);
+  else if (input.trim() !== "") {
+    try {
+      params = JSON.parse(input) as unknown;
+    } catch (e) {
+      sendJson(res, 400, { code: RPC_PARSE_ERROR, message: `parse error: ${(e as Error).message}` });
+      return;
+    }
+  }
+  const frame: RequestFrame = { id: 1, method: decodeURIComponent(method) };
+  if (params !== undefined) frame.params = params;
+  o.server.dispatch(frame, true, ctx, (reply) => {
+    if (reply === undefined) return;
+    if (isAuthChallenge(reply)) challenge(res, o.auth, false);
+    else if (reply.error !== undefined) sendJson(res, restStatus(reply.error.code), reply.error);
+    else sendJson(res, 200, reply.result ?? null);
+  });
+}
+
+/** Whether an answer is the auth layer asking for credentials (the HTTP way is a 401 response). */
+function isAuthChallenge(reply: ResponseFrame | ResponseFrame[]): boolean {
+  return !Array.isArray(reply) && reply.error?.code === 401;
+}
+
+function expectsAnswer(value: unknown): boolean {
+  const isRequest = (v: unknown): boolean => typeof v !== "object" || v === null || "id" in v;
+  return Array.isArray(value) ? value.length === 0 || value.some(isRequest) : isRequest(value);
+}
+
+function challenge(res: ServerResponse, auth: RpcAuth, stale: boolean): void {
+  res.setHeader("WWW-Authenticate", auth.httpChallenge(stale));
+  const error: RpcErrorObject = { code: 401, message: "unauthorized" };
+  sendJson(res, 401, error);
+}
+
+function cors(req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader("Access-Control-Allow-Origin", req.headers.origin ?? "*");
+  res.setHeader("Vary", "Origin");
+  res.setHeader("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+  res.setHeader(
+    "Access-Control-Allow-Headers",
+    req.headers["access-control-request-headers"] ?? "Authorization, Content-Type",
+  );
+  res.setHeader("Access-Control-Allow-Credentials", "true");
+  res.setHeader("Access-Control-Expose-Headers", "WWW-Authenticate");
+}
+
+/** Reads the body as text; `undefined` when it exceeds `max` (the rest is discarded). */
+function readBody(req: IncomingMessage, max: number, done: (body: string | undefined) => void): void {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > max) {
+    req.resume();
+    done(undefined);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  req.on("data", (chunk: Buffer) => {
+    if (over) return;
+    size += chunk.length;
+    if (size > max) {
+      over = true;
+      done(undefined);
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on("end", () => {
+    if (!over) done(Buffer.concat(chunks).toString("utf8"));
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  res.setHeader("Content-Type", "application/json");
+  // Mongoose OS ends every body with CRLF; curl users see a tidy prompt.
+  send(res, status, JSON.stringify(value) + "\r\n");
+}
+
+function send(res: ServerResponse, status: number, body: string): void {
+  if (res.headersSent || res.destroyed) return;
+  res.statusCode = status;
+  res.setHeader("Content-Length", Buffer.byteLength(body));
+  res.end(body);
+}

@@ -1,0 +1,108 @@
+/**
+ * The CCM's one MQTT connection (config `mqtt.*`), shared by the MQTT RPC channel and, later, the
+ * cloud services: reconnects by itself and subscribes every filter again after each connect.
+ */
+import { EventEmitter } from "node:events";
+import mqtt, { type MqttClient } from "mqtt";
+import type { CcmConfig } from "../config/schema.js";
+import { CcmError, errorMessage } from "../errors.js";
+import type { Logger } from "../log/logger.js";
+
+export interface MqttConnectionEvents {
+  /** Connected, and every filter subscribed (SUBACKs in). */
+  up: [];
+  down: [reason: string];
+  message: [topic: string, payload: Buffer];
+}
+
+/** `HOST:PORT` (1883 when no port) or a URL with a scheme, as a broker URL. */
+export function brokerUrl(server: string): string {
+  if (server.trim() === "") throw new CcmError("CONFIG_INVALID", "mqtt.server is empty: give HOST:PORT");
+  if (/^[a-z]+:\/\//i.test(server)) return server;
+  return /:\d+$/.test(server) ? `mqtt://${server}` : `mqtt://${server}:1883`;
+}
+
+/** An MQTT client connection that keeps itself up. */
+export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
+  private client: MqttClient | undefined;
+  private readonly filters = new Map<string, 0 | 1>();
+  private readonly config: CcmConfig["mqtt"];
+  private readonly clientId: string;
+  private readonly logger: Logger;
+  private subscribed = false;
+
+  constructor(config: CcmConfig["mqtt"], deviceId: string, logger: Logger) {
+    super();
+    this.config = config;
+    this.clientId = config.client_id === "" ? deviceId : config.client_id;
+    this.logger = logger;
+  }
+
+  /** Whether the broker is reachable now and every filter is subscribed. */
+  get connected(): boolean {
+    return this.client?.connected === true && this.subscribed;
+  }
+
+  /** Starts connecting; never throws for an unreachable broker (it keeps trying). */
+  start(): void {
+    const url = brokerUrl(this.config.server);
+    const c = this.config;
+    this.client = mqtt.connect(url, {
+      clientId: this.clientId,
+      keepalive: c.keepalive,
+      clean: c.clean_session,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      resubscribe: false,
+      ...(c.user === "" ? {} : { username: c.user }),
+      ...(c.pass === "" ? {} : { password: c.pass }),
+    });
+    const client = this.client;
+    client.on("connect", () => {
+      this.logger.info(`connected to ${url} as ${this.clientId}`);
+      const filters = Object.fromEntries([...this.filters].map(([f, qos]) => [f, { qos }]));
+      if (this.filters.size === 0) {
+        this.subscribed = true;
+        this.emit("up");
+        return;
+      }
+      client.subscribe(filters, (e) => {
+        if (e !== null) {
+          this.logger.warn(`cannot subscribe ${[...this.filters.keys()].join(", ")}: ${errorMessage(e)}`);
+          return;
+        }
+        this.subscribed = true;
+        this.emit("up");
+      });
+    });
+    client.on("close", () => {
+      if (!this.subscribed) return;
+      this.subscribed = false;
+      this.emit("down", `${url} closed`);
+    });
+    client.on("error", (e) => {
+      this.logger.debug(`${url}: ${errorMessage(e)}`);
+    });
+    client.on("message", (topic, payload) => {
+      this.emit("message", topic, payload);
+    });
+  }
+
+  /** Subscribes `filter` now (if connected) and after every reconnect. */
+  subscribe(filter: string, qos: 0 | 1): void {
+    this.filters.set(filter, qos);
+    if (this.client?.connected === true) this.client.subscribe(filter, { qos });
+  }
+
+  /** Publishes; QoS 1 messages published while offline are sent after reconnecting (mqtt.js queue). */
+  publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false): void {
+    this.client?.publish(topic, payload, { qos, retain });
+  }
+
+  /** Disconnects and stops reconnecting. */
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client !== undefined) await client.endAsync(true);
+  }
+}

@@ -1,0 +1,13 @@
+import { startBroker } from "../helpers/brokers.js";
+import { until } from "../helpers/daemon.js";
+import { channelContract } from "./channel-contract.js";
+
+channelContract("MQTT (embedded broker)", {
+  network: true,
+  async config(t) {
+    const broker = await startBroker(t, "embedded");
+    return { mqtt: { enable: true, server: broker.server } };
+  },
+  port: (daemon) => `mqtt://${daemon.config.mqtt.server}/${daemon.deviceId}`,
+  ready: (daemon) => until(() => daemon.channels.mqtt?.connected === true, "the CCM's MQTT subscriptions"),
+});
