@@ -83,6 +83,11 @@ export function serveHttpRpc(req: IncomingMessage, res: ServerResponse, o: HttpR
       return;
     }
     const ctx = { channel: HTTP_CHANNEL, peer: source, user };
+    // curl --digest first sends an empty POST to learn the challenge: give it one.
+    if (method === "" && body.trim() === "" && o.auth.enabled && user === undefined) {
+      challenge(res, o.auth, false);
+      return;
+    }
     if (method === "") fullFrame(body, res, o, ctx);
     else rest(method, req.method === "GET" && body === "" ? url.searchParams : body, res, o, ctx);
   });

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import WebSocket from "ws";
+import { connectRpc } from "../../src/channels/client/connect.js";
+import { isCcmError } from "../../src/errors.js";
+import { startBroker } from "../helpers/brokers.js";
+import { until } from "../helpers/daemon.js";
+import { aclFile, curl, htdigestFile, remoteRig } from "../helpers/remote.js";
+
+test("curl --digest with a user made by Apache's htdigest is let in; a wrong password or none gets 401", async (t) => {
+  const file = await htdigestFile(t, "myproduct", { joe: "secret", ann: "s3cr3t" });
+  const { url } = await remoteRig(t, { rpc: { auth_file: file, auth_domain: "myproduct" } });
+  const none = await curl([`${url}/rpc/Sys.GetInfo`]);
+  assert.equal(none.status, 401);
+  assert.match(
+    none.headers["www-authenticate"] ?? "",
+    /^Digest qop="auth", realm="myproduct", nonce="\d+", algorithm=MD5$/,
+  );
+  const wrong = await curl(["--digest", "-u", "joe:guess", `${url}/rpc/Sys.GetInfo`]);
+  assert.equal(wrong.status, 401);
+  const joe = await curl(["--digest", "-u", "joe:secret", `${url}/rpc/Sys.GetInfo`]);
+  assert.equal(joe.status, 200);
+  assert.equal((JSON.parse(joe.body) as { id: string }).id, "ccm_test");
+  const ann = await curl(["--digest", "-u", "ann:s3cr3t", "-d", "[2,3]", `${url}/rpc/Sum`]);
+  assert.equal(ann.body, "5\r\n", "a call forwarded to the host passes with credentials");
+  const frame = await curl([
+    "--digest",
+    "-u",
+    "joe:secret",
+    "-d",
+    '{"id":3,"method":"Sum","params":[1,2]}',
+    `${url}/rpc`,
+  ]);
+  assert.equal((JSON.parse(frame.body) as { result: number }).result, 3, frame.body);
+});
+
+test("a replayed HTTP Digest header is refused: each nonce counts up and is used once", async (t) => {
+  const file = await htdigestFile(t, "RPC", { joe: "secret" });
+  const { url, daemon } = await remoteRig(t, { rpc: { auth_file: file } });
+  const first = await fetch(`${url}/rpc/RPC.Ping`);
+  const { answerHttpChallenge } = await import("../../src/rpc/auth-client.js");
+  const authorization = answerHttpChallenge(
+    first.headers.get("www-authenticate") ?? "",
+    { user: "joe", pass: "secret" },
+    "GET",
+    "/rpc/RPC.Ping",
+  );
+  assert.ok(authorization !== undefined);
+  const ok = await fetch(`${url}/rpc/RPC.Ping`, { headers: { Authorization: authorization } });
+  assert.equal(ok.status, 200);
+  const replay = await fetch(`${url}/rpc/RPC.Ping`, { headers: { Authorization: authorization } });
+  assert.equal(replay.status, 401);
+  assert.match(replay.headers.get("www-authenticate") ?? "", /stale=true/);
+  assert.ok(daemon.auth.enabled);
+});
+
+test("a replayed in-frame auth is refused with a fresh challenge", async (t) => {
+  const file = await htdigestFile(t, "RPC", { joe: "secret" });
+  const { url } = await remoteRig(t, { rpc: { auth_file: file } });
+  const ws = new WebSocket(`${url.replace("http", "ws")}/rpc`);
+  t.after(() => {
+    ws.terminate();
+  });
+  await new Promise((r) => ws.once("open", r));
+  const replies: { id: number; result?: unknown; error?: { code: number; message: string } }[] = [];
+  ws.on("message", (d: Buffer) => replies.push(JSON.parse(d.toString()) as (typeof replies)[number]));
+  const send = async (frame: object): Promise<(typeof replies)[number]> => {
+    const n = replies.length;
+    ws.send(JSON.stringify(frame));
+    await until(() => replies.length > n, "an answer");
+    return replies[n]!;
+  };
+  const challenge = await send({ id: 1, src: "me", method: "Sum", params: [1, 2] });
+  assert.equal(challenge.error?.code, 401);
+  const { answerFrameChallenge } = await import("../../src/rpc/auth-client.js");
+  const auth = answerFrameChallenge(challenge.error.message, { user: "joe", pass: "secret" });
+  const signed = { id: 2, src: "me", method: "Sum", params: [1, 2], auth };
+  assert.equal((await send(signed)).result, 3);
+  const replayed = await send(signed);
+  assert.equal(replayed.error?.code, 401, "the same auth twice is refused");
+  assert.equal((JSON.parse(replayed.error.message) as { auth_type: string }).auth_type, "digest");
+});
+
+test("failed logins from one source are refused with 429 for a while, on HTTP and in frames", async (t) => {
+  const file = await htdigestFile(t, "RPC", { joe: "secret" });
+  const { url } = await remoteRig(t, { rpc: { auth_file: file } });
+  const statuses: number[] = [];
+  for (let i = 0; i < 6; i++)
+    statuses.push((await curl(["--digest", "-u", "joe:guess", `${url}/rpc/RPC.Ping`])).status);
+  assert.deepEqual(statuses.slice(0, 5), [401, 401, 401, 401, 401]);
+  assert.equal(statuses[5], 429);
+  const right = await curl(["--digest", "-u", "joe:secret", `${url}/rpc/RPC.Ping`]);
+  assert.equal(right.status, 429, "even the right password waits out the lockout");
+});
+
+test("an ACL opens a method on one channel type and closes it on another", async (t) => {
+  const users = await htdigestFile(t, "RPC", { joe: "secret", eve: "evil" });
+  const acl = await aclFile(t, [
+    { method: "RPC.Ping", acl: "*" },
+    { method: "Sum", ch_type: "HTTP", acl: "-*" },
+    { method: "*", acl: "+joe,-eve" },
+  ]);
+  const broker = await startBroker(t, "embedded");
+  const { url, daemon } = await remoteRig(t, {
+    rpc: { auth_file: users, acl_file: acl },
+    mqtt: { enable: true, server: broker.server },
+  });
+  await until(() => daemon.channels.mqtt?.connected === true, "MQTT up");
+  const ports = {
+    HTTP: `${url}/rpc`,
+    WS_in: `${url.replace("http", "ws")}/rpc`,
+    MQTT: `mqtt://${broker.server}/ccm_test`,
+  };
+  for (const [ch, port] of Object.entries(ports)) {
+    const anon = await connectRpc(port, { timeoutMs: 3000, baudRate: 115200 });
+    const joe = await connectRpc(port, {
+      timeoutMs: 3000,
+      baudRate: 115200,
+      creds: { user: "joe", pass: "secret" },
+    });
+    const eve = await connectRpc(port, {
+      timeoutMs: 3000,
+      baudRate: 115200,
+      creds: { user: "eve", pass: "evil" },
+    });
+    t.after(async () => {
+      for (const c of [anon, joe, eve]) await c.close();
+    });
+    assert.ok(await anon.call("RPC.Ping"), `${ch}: RPC.Ping is open to all`);
+    if (ch === "HTTP") {
+      await assert.rejects(
+        joe.call("Sum", [1, 2]),
+        (e) => isCcmError(e) && e.rpcCode === 403,
+        "Sum is closed on HTTP",
+      );
+    } else {
+      assert.equal(await joe.call("Sum", [1, 2]), 3, `${ch}: joe may call Sum`);
+    }
+    await assert.rejects(
+      eve.call("Sys.GetInfo"),
+      (e) => isCcmError(e) && e.rpcCode === 403,
+      `${ch}: eve may not`,
+    );
+  }
+});
+
+test("with users configured, the host's own link and the management UART still need no login", async (t) => {
+  const file = await htdigestFile(t, "RPC", { joe: "secret" });
+  const { sim } = await remoteRig(t, { rpc: { auth_file: file } });
+  const info = (await sim.call("Sys.GetInfo", undefined, 3000)) as { id: string };
+  assert.equal(info.id, "ccm_test");
+});
