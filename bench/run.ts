@@ -18,6 +18,7 @@ import { summaryTable, type BenchResult } from "./util.js";
 const BENCHES = {
   "rpc-dispatch": { file: "rpc-dispatch.ts", timeoutMs: 60_000 },
   "pty-roundtrip": { file: "pty-roundtrip.ts", timeoutMs: 60_000 },
+  "remote-rpc": { file: "remote-rpc.ts", timeoutMs: 120_000 },
 } as const;
 type BenchName = keyof typeof BENCHES;
 

@@ -3,10 +3,11 @@
  * whole frame; `/rpc/Method` takes params as the body (or the query of a GET) and answers the
  * result alone. CORS for pages on other origins; HTTP Digest for callers with credentials.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { RPC_INVALID_PARAMS, RPC_INVALID_REQUEST, RPC_METHOD_NOT_FOUND, RPC_PARSE_ERROR } from "../errors.js";
 import type { RpcAuth } from "../rpc/auth.js";
-import type { RequestFrame, ResponseFrame, RpcErrorObject } from "../rpc/frame.js";
+import type { RequestFrame, ResponseFrame } from "../rpc/frame.js";
+import type { CallContext } from "../rpc/registry.js";
 import type { RpcServer } from "../rpc/server.js";
 
 /** Channel type of HTTP callers, as ACLs name it. */
@@ -50,77 +51,84 @@ export function remoteOf(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? "unknown";
 }
 
+/** Where an answer goes: the response and the headers gathered for it so far. */
+interface Out {
+  res: ServerResponse;
+  headers: OutgoingHttpHeaders;
+  auth: RpcAuth;
+}
+
 /** Serves one request whose path is `/rpc` or below. */
 export function serveHttpRpc(req: IncomingMessage, res: ServerResponse, o: HttpRpcOptions): void {
-  cors(req, res);
+  const out: Out = { res, headers: corsHeaders(req), auth: o.auth };
   if (req.method === "OPTIONS") {
-    send(res, 200, "");
+    req.resume();
+    send(out, 200, "");
     return;
   }
-  const url = new URL(req.url ?? "/", "http://ccm");
-  const method = url.pathname.replace(/^\/rpc\/?/, "");
+  const raw = req.url ?? "/";
+  const q = raw.indexOf("?");
+  const method = (q < 0 ? raw : raw.slice(0, q)).replace(/^\/rpc\/?/, "");
   const source = remoteOf(req);
   let user: string | undefined;
   const authorization = req.headers.authorization;
   if (authorization !== undefined && o.auth.enabled) {
-    const v = o.auth.verifyHttp(authorization, req.method ?? "GET", req.url ?? "/", source);
+    const v = o.auth.verifyHttp(authorization, req.method ?? "GET", raw, source);
     if (v === "stale" || ("code" in v && v.code === 401)) {
-      challenge(res, o.auth, v === "stale");
       req.resume();
+      challenge(out, v === "stale");
       return;
     }
     if ("code" in v) {
-      sendJson(res, restStatus(v.code), v);
       req.resume();
+      sendJson(out, restStatus(v.code), v);
       return;
     }
     user = v.user;
   }
   readBody(req, o.maxBody, (body) => {
     if (body === undefined) {
-      res.setHeader("Connection", "close");
-      sendJson(res, 413, { code: RPC_INVALID_REQUEST, message: `body exceeds ${o.maxBody} bytes` });
+      out.headers.Connection = "close";
+      sendJson(out, 413, { code: RPC_INVALID_REQUEST, message: `body exceeds ${o.maxBody} bytes` });
       return;
     }
     const ctx = { channel: HTTP_CHANNEL, peer: source, user };
-    // curl --digest first sends an empty POST to learn the challenge: give it one.
-    if (method === "" && body.trim() === "" && o.auth.enabled && user === undefined) {
-      challenge(res, o.auth, false);
-      return;
-    }
-    if (method === "") fullFrame(body, res, o, ctx);
-    else rest(method, req.method === "GET" && body === "" ? url.searchParams : body, res, o, ctx);
+    if (method !== "") {
+      const useQuery = req.method === "GET" && body === "" && q >= 0;
+      rest(method, useQuery ? new URLSearchParams(raw.slice(q + 1)) : body, out, o.server, ctx);
+    } else if (body.trim() === "" && o.auth.enabled && user === undefined) {
+      // curl --digest first sends an empty POST to learn the challenge: give it one.
+      challenge(out, false);
+    } else fullFrame(body, out, o.server, ctx);
   });
 }
 
-type Ctx = { channel: string; peer: string; user: string | undefined };
-
 /** `POST /rpc`: a whole frame (or batch) in, a whole frame out; 200 even for RPC errors. */
-function fullFrame(body: string, res: ServerResponse, o: HttpRpcOptions, ctx: Ctx): void {
+function fullFrame(body: string, out: Out, server: RpcServer, ctx: Omit<CallContext, "frame">): void {
   let value: unknown;
   try {
     value = JSON.parse(body);
   } catch (e) {
-    sendJson(res, 400, o.server.parseError(e instanceof Error ? e.message : String(e)));
+    sendJson(out, 400, server.parseError(e instanceof Error ? e.message : String(e)));
     return;
   }
   const state = { answered: false };
-  o.server.handle(value, ctx, (reply) => {
+  server.handle(value, ctx, (reply) => {
     state.answered = true;
-    if (isAuthChallenge(reply)) challenge(res, o.auth, false);
-    else sendJson(res, 200, reply);
+    if (isAuthChallenge(reply)) challenge(out, false);
+    else sendJson(out, 200, reply);
   });
   // A notification (or a batch of them) gets no frame back.
-  if (!state.answered && !expectsAnswer(value)) send(res, 204, "");
+  if (!state.answered && !expectsAnswer(value)) send(out, 204, "");
 }
 
 /** `/rpc/Method`: params from the body or the query; the result alone, or the error object. */
 function rest(
   method: string,
   input: string | URLSearchParams,
-  res: ServerResponse,
-  o: HttpRpcOptions,
-  ctx: Ctx,
+  out: Out,
+  server: RpcServer,
+  ctx: Omit<CallContext, "frame">,
 ): void {
   let params: unknown;
   if (typeof input !== "string") params = input.size === 0 ? undefined : queryToParams(input);
@@ -128,17 +136,17 @@ function rest(
     try {
       params = JSON.parse(input) as unknown;
     } catch (e) {
-      sendJson(res, 400, { code: RPC_PARSE_ERROR, message: `parse error: ${(e as Error).message}` });
+      sendJson(out, 400, { code: RPC_PARSE_ERROR, message: `parse error: ${(e as Error).message}` });
       return;
     }
   }
   const frame: RequestFrame = { id: 1, method: decodeURIComponent(method) };
   if (params !== undefined) frame.params = params;
-  o.server.dispatch(frame, true, ctx, (reply) => {
+  server.dispatch(frame, true, ctx, (reply) => {
     if (reply === undefined) return;
-    if (isAuthChallenge(reply)) challenge(res, o.auth, false);
-    else if (reply.error !== undefined) sendJson(res, restStatus(reply.error.code), reply.error);
-    else sendJson(res, 200, reply.result ?? null);
+    if (isAuthChallenge(reply)) challenge(out, false);
+    else if (reply.error !== undefined) sendJson(out, restStatus(reply.error.code), reply.error);
+    else sendJson(out, 200, reply.result ?? null);
   });
 }
 
@@ -152,28 +160,36 @@ function expectsAnswer(value: unknown): boolean {
   return Array.isArray(value) ? value.length === 0 || value.some(isRequest) : isRequest(value);
 }
 
-function challenge(res: ServerResponse, auth: RpcAuth, stale: boolean): void {
-  res.setHeader("WWW-Authenticate", auth.httpChallenge(stale));
-  const error: RpcErrorObject = { code: 401, message: "unauthorized" };
-  sendJson(res, 401, error);
+function challenge(out: Out, stale: boolean): void {
+  out.headers["WWW-Authenticate"] = out.auth.httpChallenge(stale);
+  sendJson(out, 401, { code: 401, message: "unauthorized" });
 }
 
-function cors(req: IncomingMessage, res: ServerResponse): void {
-  res.setHeader("Access-Control-Allow-Origin", req.headers.origin ?? "*");
-  res.setHeader("Vary", "Origin");
-  res.setHeader("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-  res.setHeader(
-    "Access-Control-Allow-Headers",
-    req.headers["access-control-request-headers"] ?? "Authorization, Content-Type",
-  );
-  res.setHeader("Access-Control-Allow-Credentials", "true");
-  res.setHeader("Access-Control-Expose-Headers", "WWW-Authenticate");
+/** CORS headers, for requests from a page (browsers send `Origin`; curl and mos do not). */
+function corsHeaders(req: IncomingMessage): OutgoingHttpHeaders {
+  const origin = req.headers.origin;
+  if (origin === undefined) return {};
+  return {
+    "Access-Control-Allow-Origin": origin,
+    Vary: "Origin",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers":
+      req.headers["access-control-request-headers"] ?? "Authorization, Content-Type",
+    "Access-Control-Allow-Credentials": "true",
+    "Access-Control-Expose-Headers": "WWW-Authenticate",
+  };
 }
 
 /** Reads the body as text; `undefined` when it exceeds `max` (the rest is discarded). */
 function readBody(req: IncomingMessage, max: number, done: (body: string | undefined) => void): void {
-  const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > max) {
+  const length = req.headers["content-length"];
+  if (length === undefined && req.headers["transfer-encoding"] === undefined) {
+    // No body (a GET): nothing to wait for.
+    req.resume();
+    done("");
+    return;
+  }
+  if (Number(length ?? 0) > max) {
     req.resume();
     done(undefined);
     return;
@@ -192,19 +208,21 @@ function readBody(req: IncomingMessage, max: number, done: (body: string | undef
     chunks.push(chunk);
   });
   req.on("end", () => {
-    if (!over) done(Buffer.concat(chunks).toString("utf8"));
+    if (!over)
+      done(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
   });
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  res.setHeader("Content-Type", "application/json");
+function sendJson(out: Out, status: number, value: unknown): void {
+  out.headers["Content-Type"] = "application/json";
   // Mongoose OS ends every body with CRLF; curl users see a tidy prompt.
-  send(res, status, JSON.stringify(value) + "\r\n");
+  send(out, status, JSON.stringify(value) + "\r\n");
 }
 
-function send(res: ServerResponse, status: number, body: string): void {
+function send(out: Out, status: number, body: string): void {
+  const res = out.res;
   if (res.headersSent || res.destroyed) return;
-  res.statusCode = status;
-  res.setHeader("Content-Length", Buffer.byteLength(body));
+  out.headers["Content-Length"] = Buffer.byteLength(body);
+  res.writeHead(status, out.headers);
   res.end(body);
 }
