@@ -25,6 +25,9 @@ export class CliError extends Error {
 /** Maps a failed call to the message and exit code the CLI reports. */
 export function callFailure(e: unknown): CliError {
   if (e instanceof CcmError) {
+    if (e.code === "RPC_REMOTE" && e.rpcCode === 401) {
+      return new CliError("error 401: unauthorized: give, or check, --rpc-creds user:pass", EXIT.remoteError);
+    }
     if (e.code === "RPC_REMOTE") {
       const data = e.data === undefined ? "" : ` ${JSON.stringify(e.data)}`;
       return new CliError(`error ${e.rpcCode}: ${e.message}${data}`, EXIT.remoteError);

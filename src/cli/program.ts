@@ -15,10 +15,14 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .option(
       "--port <port>",
-      "device to talk to: a serial path or tcp://host:port",
+      "device to talk to: a serial path, tcp://host:port, ws://host:port/rpc, http://host:port or mqtt://broker/DEVICE_ID",
       process.env.MOS_PORT ?? process.env.CCM_PORT,
     )
     .option("--baud-rate <n>", "serial speed for --port", "115200")
+    .option(
+      "--rpc-creds <creds>",
+      "digest credentials for a device with RPC auth: user:pass, or @file holding them",
+    )
     .option("--timeout <duration>", "how long to wait for an answer: 10s, 500ms, or milliseconds", "10s")
     .option("--json", "print compact JSON instead of pretty JSON");
   addDemoCommand(program);
