@@ -88,15 +88,37 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
     });
   }
 
-  /** Subscribes `filter` now (if connected) and after every reconnect. */
-  subscribe(filter: string, qos: 0 | 1): void {
+  /**
+   * Subscribes `filter` now (if connected) and after every reconnect; resolves when the broker has
+   * acknowledged it, or at once while offline (it is subscribed on connecting). Never rejects: a
+   * subscription the connection lost on the way is made again on the next connect.
+   */
+  async subscribe(filter: string, qos: 0 | 1): Promise<void> {
     this.filters.set(filter, qos);
-    if (this.client?.connected === true) this.client.subscribe(filter, { qos });
+    if (this.client?.connected !== true) return;
+    try {
+      await this.client.subscribeAsync(filter, { qos });
+    } catch (e) {
+      this.logger.debug(`subscribe ${filter}: ${errorMessage(e)}; again on the next connect`);
+    }
+  }
+
+  /** Stops receiving `filter` (unless it is subscribed again). */
+  unsubscribe(filter: string): void {
+    if (!this.filters.delete(filter)) return;
+    if (this.client?.connected === true) this.client.unsubscribe(filter);
   }
 
   /** Publishes; QoS 1 messages published while offline are sent after reconnecting (mqtt.js queue). */
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false): void {
     this.client?.publish(topic, payload, { qos, retain });
+  }
+
+  /** Publishes and resolves when the broker has it (PUBACK for QoS 1); rejects when not connected. */
+  async publishAcked(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false): Promise<void> {
+    const client = this.client;
+    if (client?.connected !== true) throw new CcmError("LINK_DOWN", "MQTT broker not connected");
+    await client.publishAsync(topic, payload, { qos, retain });
   }
 
   /** Disconnects and stops reconnecting. */

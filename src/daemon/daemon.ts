@@ -17,6 +17,9 @@ import { createForwarder } from "../rpc/forwarder.js";
 import { SerialRpcChannel } from "../channels/serial-rpc.js";
 import { resolveDeviceId } from "./identity.js";
 import { RpcChannels } from "./rpc-channels.js";
+import { MqttConnection } from "../cloud/mqtt-connection.js";
+import { MqttBridge } from "../cloud/mqtt-bridge.js";
+import { HostInbox } from "./host-inbox.js";
 import { registerSysMethods } from "./sys.js";
 import { VERSION } from "../version.js";
 
@@ -41,6 +44,12 @@ export class Daemon {
   readonly rpcUart: SerialRpcChannel | undefined;
   /** HTTP/WebSocket and MQTT RPC. */
   readonly channels: RpcChannels;
+  /** The MQTT connection (`mqtt.enable`), shared by MQTT RPC, the host's MQTT.* and the shadow. */
+  readonly mqtt: MqttConnection | undefined;
+  /** The host's MQTT.Pub / Sub / Unsub, when MQTT is enabled. */
+  readonly mqttBridge: MqttBridge | undefined;
+  /** Notifications held for the host while its link is down. */
+  readonly inbox: HostInbox;
 
   constructor(options: DaemonOptions) {
     this.config = options.config;
@@ -83,11 +92,25 @@ export class Daemon {
         ...(options.transportFactory === undefined ? {} : { transportFactory: options.transportFactory }),
       });
     }
+    this.inbox = new HostInbox(this.host, options.config.host.inbox_max, log.child("host"));
+    if (options.config.mqtt.enable) {
+      this.mqtt = new MqttConnection(options.config.mqtt, this.deviceId, log.child("mqtt"));
+      this.mqttBridge = new MqttBridge({
+        connection: this.mqtt,
+        registry: this.registry,
+        host: this.inbox,
+        dataDir: options.dataDir,
+        maxMessage: options.config.mqtt.max_message,
+        queueMax: options.config.mqtt.queue_max,
+        logger: log.child("mqtt"),
+      });
+    }
     this.channels = new RpcChannels({
       config: options.config,
       deviceId: this.deviceId,
       server: this.server,
       auth: this.auth,
+      mqtt: this.mqtt,
       logger: log,
     });
     registerRpcBuiltins(this.registry, {
@@ -122,6 +145,7 @@ export class Daemon {
       this.rpcUart.link.start();
     }
     await this.channels.start();
+    this.mqtt?.start();
   }
 
   /** Where the HTTP/WebSocket RPC server listens, once started: `http://127.0.0.1:8000`. */
@@ -136,6 +160,7 @@ export class Daemon {
     await this.host.stop();
     await this.rpcUart?.link.stop();
     await this.channels.stop();
+    await this.mqtt?.stop();
     this.logger.info("stopped");
   }
 }

@@ -1,11 +1,11 @@
 /**
  * The remote RPC channels the config asks for: the HTTP/WebSocket server (`rpc.http`, `rpc.ws`),
- * and RPC over the MQTT connection (`mqtt.enable` with `rpc.mqtt.enable`).
+ * and RPC over the daemon's MQTT connection (`rpc.mqtt.enable`).
  */
 import type { AddressInfo } from "node:net";
 import { CcmHttpServer } from "../channels/http-server.js";
 import { MqttRpcChannel } from "../channels/mqtt-rpc.js";
-import { MqttConnection } from "../cloud/mqtt-connection.js";
+import type { MqttConnection } from "../cloud/mqtt-connection.js";
 import type { CcmConfig } from "../config/schema.js";
 import type { Logger } from "../log/logger.js";
 import type { RpcAuth } from "../rpc/auth.js";
@@ -14,13 +14,17 @@ import type { RpcServer } from "../rpc/server.js";
 /** The network channels of one daemon. */
 export class RpcChannels {
   readonly http: CcmHttpServer | undefined;
-  readonly mqtt: MqttConnection | undefined;
   readonly mqttRpc: MqttRpcChannel | undefined;
-  private readonly config: CcmConfig;
   private readonly logger: Logger;
 
-  constructor(o: { config: CcmConfig; deviceId: string; server: RpcServer; auth: RpcAuth; logger: Logger }) {
-    this.config = o.config;
+  constructor(o: {
+    config: CcmConfig;
+    deviceId: string;
+    server: RpcServer;
+    auth: RpcAuth;
+    mqtt: MqttConnection | undefined;
+    logger: Logger;
+  }) {
     this.logger = o.logger;
     const rpc = o.config.rpc;
     if (rpc.http.enable) {
@@ -32,9 +36,8 @@ export class RpcChannels {
         ws: rpc.ws.enable,
       });
     }
-    if (o.config.mqtt.enable) {
-      const mqtt = new MqttConnection(o.config.mqtt, o.deviceId, o.logger.child("mqtt"));
-      this.mqtt = mqtt;
+    const mqtt = o.mqtt;
+    if (mqtt !== undefined) {
       if (rpc.mqtt.enable) {
         const qos = rpc.mqtt.qos === 0 ? 0 : 1;
         const channel = new MqttRpcChannel({
@@ -48,7 +51,7 @@ export class RpcChannels {
           },
         });
         this.mqttRpc = channel;
-        for (const t of channel.topics()) mqtt.subscribe(t, qos);
+        for (const t of channel.topics()) void mqtt.subscribe(t, qos);
         mqtt.on("message", (topic, payload) => {
           if (channel.matches(topic)) channel.receive(topic, payload);
         });
@@ -56,23 +59,18 @@ export class RpcChannels {
     }
   }
 
-  /** Starts listening and connecting; rejects when the HTTP address cannot be bound. */
+  /** Starts listening; rejects when the HTTP address cannot be bound. */
   async start(): Promise<void> {
     if (this.http !== undefined) {
       const a: AddressInfo = await this.http.listen();
       this.logger.info(`RPC over HTTP and WebSocket on http://${hostPort(a)}/rpc`);
     }
-    if (this.mqtt !== undefined) {
-      this.mqtt.start();
-      if (this.mqttRpc !== undefined)
-        this.logger.info(`RPC over MQTT on ${this.mqttRpc.topics().join(", ")}`);
-    }
+    if (this.mqttRpc !== undefined) this.logger.info(`RPC over MQTT on ${this.mqttRpc.topics().join(", ")}`);
   }
 
   /** Closes every channel. */
   async stop(): Promise<void> {
     await this.http?.close();
-    await this.mqtt?.stop();
   }
 }
 

@@ -9,5 +9,5 @@ channelContract("MQTT (mosquitto broker)", {
     return { mqtt: { enable: true, server: broker.server } };
   },
   port: (daemon) => `mqtt://${daemon.config.mqtt.server}/${daemon.deviceId}`,
-  ready: (daemon) => until(() => daemon.channels.mqtt?.connected === true, "the CCM's MQTT subscriptions"),
+  ready: (daemon) => until(() => daemon.mqtt?.connected === true, "the CCM's MQTT subscriptions"),
 });

@@ -51,12 +51,17 @@ export async function startAedes(t: TestContext): Promise<TestBroker> {
   return b;
 }
 
-/** Mosquitto on a free port, anonymous access on 127.0.0.1 only. */
-export async function startMosquitto(t: TestContext): Promise<TestBroker> {
+/**
+ * Mosquitto on a free port, anonymous access on 127.0.0.1 only. With `persistence`, sessions and
+ * their queued messages survive a restart (saved on SIGTERM), as on a production broker.
+ */
+export async function startMosquitto(t: TestContext, o: { persistence?: boolean } = {}): Promise<TestBroker> {
   const dir = await mkdtemp(join(tmpdir(), "ccm-mosquitto-"));
   const port = await freePort();
   const conf = join(dir, "mosquitto.conf");
-  await writeFile(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  const persistence =
+    o.persistence === true ? `persistence true\npersistence_location ${dir}/\n` : "persistence false\n";
+  await writeFile(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n${persistence}`);
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     const c = spawn("mosquitto", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });

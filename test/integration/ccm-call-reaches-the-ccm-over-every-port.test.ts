@@ -14,7 +14,7 @@ test("ccm call works over ws://, http:// and mqtt:// ports, with --rpc-creds use
     rpc: { auth_file: users },
     mqtt: { enable: true, server: broker.server },
   });
-  await until(() => daemon.channels.mqtt?.connected === true, "MQTT up");
+  await until(() => daemon.mqtt?.connected === true, "MQTT up");
   const credsFile = join(await tempDir(t), "creds");
   await writeFile(credsFile, "joe:secret\n");
   const ports = [`${url.replace("http", "ws")}/rpc`, url, `mqtt://${broker.server}/ccm_test`];

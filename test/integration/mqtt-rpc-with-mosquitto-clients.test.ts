@@ -8,7 +8,7 @@ import { mosquittoSub, remoteRig, run } from "../helpers/remote.js";
 async function rigWithMosquitto(t: import("node:test").TestContext) {
   const broker = await startBroker(t, "mosquitto");
   const rig = await remoteRig(t, { mqtt: { enable: true, server: broker.server } });
-  await until(() => rig.daemon.channels.mqtt?.connected === true, "the CCM's MQTT subscriptions");
+  await until(() => rig.daemon.mqtt?.connected === true, "the CCM's MQTT subscriptions");
   const pub = (topic: string, message: string) =>
     run("mosquitto_pub", [
       "-h",
@@ -61,9 +61,9 @@ test("a request without src, or not JSON, is dropped and counted, and the channe
 test("the CCM subscribes again after the broker goes away and comes back", async (t) => {
   const { broker, daemon } = await rigWithMosquitto(t);
   await broker.stop();
-  await until(() => daemon.channels.mqtt?.connected === false, "the CCM to notice the broker is gone");
+  await until(() => daemon.mqtt?.connected === false, "the CCM to notice the broker is gone");
   await broker.restart();
-  await until(() => daemon.channels.mqtt?.connected === true, "the CCM to reconnect and subscribe", 10_000);
+  await until(() => daemon.mqtt?.connected === true, "the CCM to reconnect and subscribe", 10_000);
   const c = await connectRpc(`mqtt://${broker.server}/ccm_test`, { timeoutMs: 3000, baudRate: 115200 });
   t.after(() => c.close());
   assert.equal(await c.call("Sum", [1, 2]), 3);

@@ -105,7 +105,7 @@ test("an ACL opens a method on one channel type and closes it on another", async
     rpc: { auth_file: users, acl_file: acl },
     mqtt: { enable: true, server: broker.server },
   });
-  await until(() => daemon.channels.mqtt?.connected === true, "MQTT up");
+  await until(() => daemon.mqtt?.connected === true, "MQTT up");
   const ports = {
     HTTP: `${url}/rpc`,
     WS_in: `${url.replace("http", "ws")}/rpc`,
