@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import mqtt from "mqtt";
+import { spawnCli } from "../helpers/cli.js";
 import { isCcmError } from "../../src/errors.js";
 import { startBroker, startMosquitto, type TestBroker } from "../helpers/brokers.js";
 import { startDaemon, startSim, until } from "../helpers/daemon.js";
@@ -97,12 +101,8 @@ test("a CCM killed with a queue on disk delivers it after it starts again", asyn
   await broker.stop();
   const pty = await ptyPair(t);
   const sim = await startSim(t, { port: pty.b });
-  const { mkdtemp, rm } = await import("node:fs/promises");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
   const dataDir = await mkdtemp(join(tmpdir(), "ccm-outbox-"));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
-  const { spawnCli } = await import("../helpers/cli.js");
   const args = ["start", "--host-port", pty.a, "--data-dir", dataDir, "--http-listen", "127.0.0.1:0"];
   const mqttArgs = [
     "--set",
