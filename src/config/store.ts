@@ -136,6 +136,14 @@ export class ConfigStore extends EventEmitter<StoreEvents> {
     this.emit("saved");
   }
 
+  /** Saves `delta` alone (the CCM's own bookkeeping, e.g. provision.max_state), leaving other unsaved changes unsaved. */
+  persist(delta: Tree): void {
+    const saved = merge(this.saved, delta);
+    this.savedText = writeSaved(this.dataDir, saved, this.savedText);
+    this.saved = saved;
+    this.set(delta, { internal: true });
+  }
+
   /** Wipes user config (Wi-Fi included) from memory and disk, keeping vendor-locked keys. */
   factoryReset(): void {
     const keep = (p: string): boolean => isLocked(p, this.locks) && !p.startsWith(LOCK_SECTION);

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { loadConfig } from "../config/load.js";
+import type { ResponseFrame } from "../rpc/frame.js";
+import type { ChannelContext } from "../rpc/server.js";
+import type { ScanResult } from "../provisioning/network.js";
+import { NoNetworkBackend } from "../provisioning/network.js";
+import { Daemon } from "./daemon.js";
+
+async function daemon(t: TestContext, overrides: Record<string, unknown> = {}, scan?: ScanResult[]) {
+  const dataDir = await mkdtemp(join(tmpdir(), "ccm-cs-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const network = new NoNetworkBackend();
+  if (scan !== undefined) network.scan = () => Promise.resolve(scan);
+  const d = new Daemon({
+    config: loadConfig({ overrides: { device: { id: "ccm_t" }, ...overrides } }),
+    dataDir,
+    devices: { network },
+  });
+  return { d, dataDir };
+}
+
+function call(d: Daemon, method: string, params: unknown, ctx: ChannelContext): Promise<ResponseFrame> {
+  return new Promise((resolve) => {
+    d.server.handle({ id: 1, method, params }, ctx, (r) => {
+      resolve(r as ResponseFrame);
+    });
+  });
+}
+
+const UART: ChannelContext = { channel: "UART", peer: "/dev/ttyS1" };
+const WS: ChannelContext = { channel: "WS_in", peer: "10.0.0.9:5000" };
+
+test("secrets are shown on serial but redacted on network channels when no RPC auth is configured", async (t) => {
+  const { d } = await daemon(t, { mqtt: { pass: "hunter2", user: "u" } });
+  const serial = await call(d, "Config.Get", { key: "mqtt" }, UART);
+  assert.equal((serial.result as { pass: string }).pass, "hunter2");
+  const ws = await call(d, "Config.Get", {}, WS);
+  const tree = ws.result as { mqtt: { pass: string; user: string }; wifi: { sta: { pass: string } } };
+  assert.equal(tree.mqtt.pass, "********");
+  assert.equal(tree.mqtt.user, "u");
+  assert.equal(tree.wifi.sta.pass, "", "an empty secret stays visibly empty");
+});
+
+test("a caller the ACL allows Config.GetSecrets sees secrets; others see them redacted", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "ccm-acl-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ha1 = (u: string) => createHash("md5").update(`${u}:RPC:pw`).digest("hex");
+  await writeFile(join(dir, "users"), `alice:RPC:${ha1("alice")}\nbob:RPC:${ha1("bob")}\n`);
+  await writeFile(
+    join(dir, "acl.json"),
+    JSON.stringify([
+      { method: "Config.GetSecrets", acl: "+alice" },
+      { method: "*", acl: "+alice,+bob" },
+    ]),
+  );
+  const { d } = await daemon(t, {
+    mqtt: { pass: "hunter2" },
+    rpc: { auth_file: join(dir, "users"), acl_file: join(dir, "acl.json") },
+  });
+  const as = async (user: string) =>
+    (await call(d, "Config.Get", { key: "mqtt.pass" }, { ...WS, user })).result as string;
+  assert.equal(await as("alice"), "hunter2");
+  assert.equal(await as("bob"), "********");
+});
+
+test("Config.Set answers -32602 naming the path of an unknown key or a wrong type, and 404 for Config.Get of no such key", async (t) => {
+  const { d } = await daemon(t);
+  const unknown = await call(d, "Config.Set", { config: { wifi: { sta: { sid: "x" } } } }, UART);
+  assert.equal(unknown.error?.code, -32602);
+  assert.match(String(unknown.error.message), /unknown config key: wifi\.sta\.sid/);
+  const type = await call(d, "Config.Set", { config: { host: { baud: "fast" } } }, UART);
+  assert.equal(type.error?.code, -32602);
+  assert.match(String(type.error.message), /host\.baud must be integer/);
+  const missing = await call(d, "Config.Get", { key: "nope.x" }, UART);
+  assert.equal(missing.error?.code, 404);
+  const keyed = await call(d, "Config.Set", { key: "wifi.sta.ssid", value: "home" }, UART);
+  assert.deepEqual(keyed.result, { saved: false });
+  assert.equal(d.configServices.store.config.wifi.sta.ssid, "home");
+  const restart = await call(d, "Config.Set", { config: { mqtt: { server: "b:1" } } }, UART);
+  assert.deepEqual(restart.result, { saved: false, reboot_required: true });
+});
+
+test("Sys.FactoryReset is refused from the network without auth and works from serial", async (t) => {
+  const { d } = await daemon(t);
+  await call(
+    d,
+    "Config.Set",
+    { config: { wifi: { sta: { enable: true, ssid: "home" } } }, save: true },
+    UART,
+  );
+  const ws = await call(d, "Sys.FactoryReset", {}, WS);
+  assert.equal(ws.error?.code, 403);
+  assert.match(String(ws.error.message), /needs RPC auth/);
+  assert.equal(d.configServices.store.config.wifi.sta.ssid, "home");
+  const uart = await call(d, "Sys.FactoryReset", {}, UART);
+  assert.equal(uart.result, null);
+  assert.equal(d.configServices.store.config.wifi.sta.ssid, "");
+});
+
+test("Wifi.Scan answers through the network backend, and says how to enable one when there is none", async (t) => {
+  const seen = [{ ssid: "home", bssid: "aa:bb:cc:dd:ee:ff", auth: 3, channel: 6, rssi: -50 }];
+  const { d } = await daemon(t, {}, seen);
+  assert.deepEqual((await call(d, "Wifi.Scan", undefined, UART)).result, seen);
+  const { d: none } = await daemon(t);
+  const r = await call(none, "Wifi.Scan", undefined, UART);
+  assert.match(String(r.error?.message), /wifi\.backend=nmcli/);
+});
