@@ -32,7 +32,9 @@ export class GpiodInput implements InputLine {
       child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
       child.once("error", reject);
       child.once("close", (code) => {
-        if (code === 0) resolve(/1|active/.test(out.trim()) && !/inactive/.test(out) ? 1 : 0);
+        // libgpiod 1.x prints `1`, 2.x prints `"17"=active`.
+        const value = out.trim().split(/[=\s]/).pop();
+        if (code === 0) resolve(value === "1" || value === "active" ? 1 : 0);
         else reject(new Error(`gpioget ${this.chip} ${this.offset} failed (exit ${String(code)})`));
       });
     });
