@@ -147,3 +147,19 @@ test("the redaction marker sent back for a secret leaves the secret as it was", 
   s.set({ mqtt: { pass: "********", user: "u" } });
   assert.equal(s.config.mqtt.pass, "p4ss");
 });
+
+test("a save that cannot be written is CONFIG_SAVE_FAILED and the running change stays", async (t) => {
+  const d = await dir(t);
+  const s = open(d);
+  s.set({ debug: { level: 3 } });
+  await rm(d, { recursive: true, force: true });
+  await writeFile(d, "a file where the data dir was");
+  assert.throws(
+    () => {
+      s.save();
+    },
+    (e) => isCcmError(e, "CONFIG_SAVE_FAILED") && /error saving config/.test(e.message),
+  );
+  assert.equal(s.config.debug.level, 3);
+  assert.equal(s.unsaved, true);
+});

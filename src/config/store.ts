@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from "node:events";
 import { mkdirSync } from "node:fs";
-import { CcmError } from "../errors.js";
+import { CcmError, errorMessage } from "../errors.js";
 import { silentLogger, type Logger } from "../log/logger.js";
 import { commandLineTree, schemaAt, validateConfig, type ConfigSources } from "./load.js";
 import { LOCK_SECTION, isLocked } from "./lock.js";
@@ -131,7 +131,11 @@ export class ConfigStore extends EventEmitter<StoreEvents> {
   /** Writes the running changes to the saved file, power-safely, keeping the previous version. */
   save(): void {
     const tree = merge(this.saved, this.runtime);
-    this.savedText = writeSaved(this.dataDir, tree, this.savedText);
+    try {
+      this.savedText = writeSaved(this.dataDir, tree, this.savedText);
+    } catch (e) {
+      throw new CcmError("CONFIG_SAVE_FAILED", `error saving config: ${errorMessage(e)}`, { cause: e });
+    }
     this.saved = tree;
     this.emit("saved");
   }

@@ -10,6 +10,8 @@ import type { ChannelContext } from "../rpc/server.js";
 import type { ScanResult } from "../provisioning/network.js";
 import { NoNetworkBackend } from "../provisioning/network.js";
 import { Daemon } from "./daemon.js";
+import type { InputLine, Level } from "../lines/digital-line.js";
+import { ManualClock } from "../../test/helpers/manual-clock.js";
 
 async function daemon(t: TestContext, overrides: Record<string, unknown> = {}, scan?: ScanResult[]) {
   const dataDir = await mkdtemp(join(tmpdir(), "ccm-cs-"));
@@ -109,4 +111,37 @@ test("Wifi.Scan answers through the network backend, and says how to enable one 
   const { d: none } = await daemon(t);
   const r = await call(none, "Wifi.Scan", undefined, UART);
   assert.match(String(r.error?.message), /wifi\.backend=nmcli/);
+});
+
+test("the reset button held for hold_ms factory-resets through the daemon and asks for a restart", async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), "ccm-btn-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const clock = new ManualClock();
+  let watcher: ((l: Level) => void) | undefined;
+  const button: InputLine = {
+    read: () => Promise.resolve(1),
+    watch: (fn) => {
+      watcher = fn;
+      return () => (watcher = undefined);
+    },
+  };
+  const reboots: string[] = [];
+  const d = new Daemon({
+    config: loadConfig({ overrides: { device: { id: "ccm_b" }, provision: { btn: { hold_ms: 3000 } } } }),
+    dataDir,
+    devices: { button, clock },
+    reboot: (reason) => reboots.push(reason),
+  });
+  const store = d.configServices.store;
+  store.set({ wifi: { sta: { ssid: "home" } } });
+  await d.start();
+  t.after(() => d.stop());
+  await new Promise((r) => setImmediate(r));
+  watcher?.(0);
+  clock.advance(2999);
+  assert.equal(store.config.wifi.sta.ssid, "home");
+  clock.advance(1);
+  assert.equal(store.config.wifi.sta.ssid, "");
+  clock.advance(300);
+  assert.deepEqual(reboots, ["factory reset"]);
 });

@@ -58,7 +58,10 @@ export function addStartCommand(program: Command): void {
       "HTTP and WebSocket RPC address (config rpc.http.listen; default 127.0.0.1:8000)",
     )
     .option("--data-dir <dir>", "where the CCM keeps what it persists (default $CCM_DATA_DIR or ~/.ccm)")
-    .option("--config <file>", "a JSON file of config, applied over the defaults")
+    .option(
+      "--config <file>",
+      "the vendor's JSON config file (may hold config.lock), applied over the saved config",
+    )
     .option("--set <key=value>", "set one config key; repeatable, applied last", collect, [])
     .action(async (opts) => {
       const runner = build(opts);
