@@ -96,7 +96,7 @@ test("Wi-Fi set and saved: the CCM joins, closes the access point, lights the LE
   assert.deepEqual(network.calls, ["ap up CCM-a1b2c3 192.168.4.1"], "nothing happens before the save");
   store.save();
   await settle();
-  assert.deepEqual(network.calls.slice(1), ["join Home pw", "ap down"]);
+  assert.deepEqual(network.calls.slice(1), ["ap down", "join Home pw"]);
   assert.equal(svc.state, 2);
   assert.equal(line.levels.at(-1), 1);
   const saved = JSON.parse(await readFile(join(dataDir, "config.json"), "utf8")) as {
@@ -107,7 +107,7 @@ test("Wi-Fi set and saved: the CCM joins, closes the access point, lights the LE
   assert.equal(svc.state, 3);
 });
 
-test("a wrong password keeps the access point open, retries, and factory-resets after provision.timeout", async (t) => {
+test("a wrong password reopens the access point, retries, and factory-resets after provision.timeout", async (t) => {
   const { network, svc, store, clock, resets } = await rig(t);
   network.joinFails = true;
   store.set({ wifi: { sta: { enable: true, ssid: "Home", pass: "typo" } } });
@@ -118,7 +118,7 @@ test("a wrong password keeps the access point open, retries, and factory-resets 
   assert.deepEqual(network.calls, ["join Home typo", "ap up CCM-a1b2c3 192.168.4.1"]);
   clock.advance(30_000);
   await settle();
-  assert.deepEqual(network.calls.slice(2), ["join Home typo"]);
+  assert.deepEqual(network.calls.slice(2), ["ap down", "join Home typo", "ap up CCM-a1b2c3 192.168.4.1"]);
   clock.advance(269_000);
   await settle();
   assert.deepEqual(resets, []);

@@ -114,6 +114,8 @@ export class ProvisioningService extends EventEmitter<{ state: [state: number] }
     const want = `${wifi.sta.ssid}\0${wifi.sta.pass}`;
     if (this.joined === want) return;
     this.setState(1);
+    // One radio: NetworkManager takes the interface from the access point for the station anyway.
+    await this.ap(false);
     try {
       this.log.info(`joining Wi-Fi ${wifi.sta.ssid}`);
       await net.join(wifi.sta.ssid, wifi.sta.pass);
@@ -130,7 +132,6 @@ export class ProvisioningService extends EventEmitter<{ state: [state: number] }
     this.joined = want;
     this.log.info(`joined Wi-Fi ${wifi.sta.ssid}`);
     this.setState(this.cloud ? 3 : 2);
-    await this.ap(false);
   }
 
   private async ap(open: boolean): Promise<void> {
