@@ -30,7 +30,9 @@ const SetParams = Type.Object({
   level: Type.Optional(Type.Integer({ description: "Accepted for mos compatibility; ignored." })),
   save: Type.Optional(Type.Boolean({ description: "Save after setting." })),
   try_once: Type.Optional(Type.Boolean({ description: "Accepted for mos compatibility; ignored." })),
-  reboot: Type.Optional(Type.Boolean({ description: "Save, then restart the CCM's components." })),
+  reboot: Type.Optional(
+    Type.Boolean({ description: "With `save`: restart the CCM's components after saving." }),
+  ),
 });
 
 const SaveParams = Type.Object({
@@ -55,7 +57,7 @@ export function registerConfigMethods(registry: MethodRegistry, deps: ConfigMeth
   registry.register({
     name: "Config.Set",
     description:
-      'Changes the running config: `{"config":{…}}` sub-tree, checked against the schema and the vendor lock as a whole; `save`, `reboot` optional.',
+      'Changes the running config: `{"config":{…}}` sub-tree, checked against the schema and the vendor lock as a whole; optional `save`, and `reboot` with it.',
     params: SetParams,
     handler: (p) => {
       const given = p.config ?? p.value;
@@ -63,10 +65,12 @@ export function registerConfigMethods(registry: MethodRegistry, deps: ConfigMeth
       const delta: unknown = p.key === undefined || p.key === "" ? given : treeAt(p.key, given);
       if (!isTree(delta)) throw new CcmError("RPC_INVALID_PARAMS", "config must be an object");
       const result = store.set(delta);
-      const save = p.save === true || p.reboot === true;
+      const save = p.save === true;
       if (save) store.save();
-      if (p.reboot === true) deps.reboot("Config.Set with reboot");
-      return result.reboot && p.reboot !== true ? { saved: save, reboot_required: true } : { saved: save };
+      // As Mongoose OS: `reboot` acts only together with `save`.
+      const reboot = save && p.reboot === true;
+      if (reboot) deps.reboot("Config.Set with save and reboot");
+      return result.reboot && !reboot ? { saved: save, reboot_required: true } : { saved: save };
     },
   });
   registry.register({

@@ -5,7 +5,7 @@ import { REBOOT, bool, int, secret, section, str } from "./schema-kit.js";
 export const MqttSection = section(
   {
     enable: bool(false, "Connect to an MQTT broker."),
-    server: str("", "Broker as HOST:PORT (1883 if no port, 8883 with ssl_ca)."),
+    server: str("", "Broker as HOST:PORT (1883 if no port)."),
     client_id: str("", "MQTT client id; empty: the device id."),
     user: str("", "MQTT user name."),
     pass: secret("MQTT password."),

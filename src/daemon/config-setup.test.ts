@@ -145,3 +145,30 @@ test("the reset button held for hold_ms factory-resets through the daemon and as
   clock.advance(300);
   assert.deepEqual(reboots, ["factory reset"]);
 });
+
+test("Config.Set saves only with save, and restarts only with save and reboot, as Mongoose OS does", async (t) => {
+  const reboots: string[] = [];
+  const dataDir = await mkdtemp(join(tmpdir(), "ccm-cs-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const clock = new ManualClock();
+  const d = new Daemon({
+    config: loadConfig({ overrides: { device: { id: "ccm_r" } } }),
+    dataDir,
+    devices: { network: new NoNetworkBackend(), clock },
+    reboot: (reason) => reboots.push(reason),
+  });
+  const set = (params: unknown) => call(d, "Config.Set", params, UART).then((r) => r.result);
+  assert.deepEqual(await set({ config: { debug: { level: 3 } }, reboot: true }), {
+    saved: false,
+    reboot_required: true,
+  });
+  clock.advance(1000);
+  assert.deepEqual(reboots, []);
+  assert.equal(d.configServices.store.unsaved, true);
+  assert.deepEqual(await set({ config: { debug: { level: 4 } }, save: true, reboot: true }), { saved: true });
+  assert.equal(d.configServices.store.unsaved, false);
+  clock.advance(299);
+  assert.deepEqual(reboots, []);
+  clock.advance(1);
+  assert.deepEqual(reboots, ["Config.Set with save and reboot"]);
+});

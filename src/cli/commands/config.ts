@@ -46,7 +46,7 @@ async function configSet(client: RpcClient, assignments: readonly string[], flag
   for (const a of assignments) delta = merge(delta, typedAssignment(a, tree));
   const params: Record<string, unknown> = { config: delta };
   if (flags.save) params.save = true;
-  if (flags.reboot) params.reboot = true;
+  if (flags.save && flags.reboot) params.reboot = true;
   const reply = (await client.call("Config.Set", params)) as { saved?: unknown } | null;
   if (flags.save && reply?.saved !== true)
     await client.call("Config.Save", { reboot: flags.reboot, try_once: false });
