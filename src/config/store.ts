@@ -143,7 +143,11 @@ export class ConfigStore extends EventEmitter<StoreEvents> {
   /** Saves `delta` alone (the CCM's own bookkeeping, e.g. provision.max_state), leaving other unsaved changes unsaved. */
   persist(delta: Tree): void {
     const saved = merge(this.saved, delta);
-    this.savedText = writeSaved(this.dataDir, saved, this.savedText);
+    try {
+      this.savedText = writeSaved(this.dataDir, saved, this.savedText);
+    } catch (e) {
+      throw new CcmError("CONFIG_SAVE_FAILED", `error saving config: ${errorMessage(e)}`, { cause: e });
+    }
     this.saved = saved;
     this.set(delta, { internal: true });
   }

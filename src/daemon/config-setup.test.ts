@@ -172,3 +172,20 @@ test("Config.Set saves only with save, and restarts only with save and reboot, a
   clock.advance(1);
   assert.deepEqual(reboots, ["Config.Set with save and reboot"]);
 });
+
+test("Provision.GetState reports the state machine", async (t) => {
+  const { d } = await daemon(t);
+  await d.start();
+  t.after(() => d.stop());
+  await new Promise((r) => setImmediate(r));
+  const r = await call(d, "Provision.GetState", undefined, UART);
+  assert.deepEqual(r.result, {
+    state: 2,
+    name: "network up",
+    max_state: 2,
+    stable_state: 2,
+    provisioned: true,
+    ap_open: false,
+    backend: "none",
+  });
+});

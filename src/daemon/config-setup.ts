@@ -15,7 +15,7 @@ import {
   type NetworkBackend,
 } from "../provisioning/network.js";
 import { NmcliBackend } from "../provisioning/nmcli.js";
-import { ProvisioningService } from "../provisioning/provisioning.js";
+import { ProvisioningService, STATE_NAMES } from "../provisioning/provisioning.js";
 import { ResetButton } from "../provisioning/reset-button.js";
 import { StatusLed } from "../provisioning/status-led.js";
 import type { RpcAuth } from "../rpc/auth.js";
@@ -141,6 +141,23 @@ export function setupConfig(d: ConfigSetupDeps): ConfigServices {
         throw new CcmError("NOT_ALLOWED", "factory reset over the network needs RPC auth (rpc.auth_file)");
       factoryReset(`Sys.FactoryReset from ${ctx.channel}${ctx.user === undefined ? "" : ` (${ctx.user})`}`);
       return null;
+    },
+  });
+  d.registry.register({
+    name: "Provision.GetState",
+    description:
+      "The provisioning state (0 unprovisioned … 3 cloud connected), whether it is stable, and the access point.",
+    handler: () => {
+      const p = store.config.provision;
+      return {
+        state: provisioning.state,
+        name: STATE_NAMES[provisioning.state],
+        max_state: p.max_state,
+        stable_state: p.stable_state,
+        provisioned: provisioning.provisioned,
+        ap_open: provisioning.apOpen,
+        backend: network.name,
+      };
     },
   });
   d.registry.register({

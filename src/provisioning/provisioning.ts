@@ -156,7 +156,13 @@ export class ProvisioningService extends EventEmitter<{ state: [state: number] }
       this.emit("state", state);
     }
     this.o.led?.show(state, p.stable_state === 0 ? 3 : p.stable_state);
-    if (state > p.max_state) this.o.store.persist({ provision: { max_state: state } });
+    if (state > p.max_state) {
+      try {
+        this.o.store.persist({ provision: { max_state: state } });
+      } catch (e) {
+        this.log.error(`cannot save provision.max_state: ${errorMessage(e)}`);
+      }
+    }
     this.watchTimeout();
   }
 
