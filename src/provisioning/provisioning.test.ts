@@ -88,13 +88,16 @@ test("an unprovisioned CCM opens its access point and blinks the LED slowly", as
 });
 
 test("Wi-Fi set and saved: the CCM joins, closes the access point, lights the LED and remembers the state", async (t) => {
-  const { network, svc, store, line, dataDir } = await rig(t);
+  const { network, svc, store, line, dataDir, clock } = await rig(t);
   svc.start();
   await settle();
   store.set({ wifi: { sta: { enable: true, ssid: "Home", pass: "pw" } } });
   await settle();
   assert.deepEqual(network.calls, ["ap up CCM-a1b2c3 192.168.4.1"], "nothing happens before the save");
   store.save();
+  await settle();
+  assert.equal(network.calls.length, 1, "a save is acted on once it has settled");
+  clock.advance(500);
   await settle();
   assert.deepEqual(network.calls.slice(1), ["ap down", "join Home pw"]);
   assert.equal(svc.state, 2);

@@ -13,6 +13,9 @@ import type { Clock } from "../util/clock.js";
 import type { NetworkBackend } from "./network.js";
 import type { StatusLed } from "./status-led.js";
 
+/** How long after a save the machine acts on it. */
+export const SAVE_SETTLE_MS = 500;
+
 export const STATE_NAMES = ["unprovisioned", "network configured", "network up", "cloud connected"] as const;
 
 export interface ProvisioningOptions {
@@ -50,8 +53,14 @@ export class ProvisioningService extends EventEmitter<{ state: [state: number] }
   private retry: unknown;
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
+  private settle: unknown;
   private readonly onSaved = (): void => {
-    this.schedule();
+    // A save with reboot restarts the components within SAVE_SETTLE_MS; the new ones then act once.
+    this.clear("settle");
+    this.settle = this.o.clock.setTimeout(() => {
+      this.settle = undefined;
+      this.schedule();
+    }, SAVE_SETTLE_MS);
   };
 
   constructor(options: ProvisioningOptions) {
@@ -70,6 +79,7 @@ export class ProvisioningService extends EventEmitter<{ state: [state: number] }
   async stop(): Promise<void> {
     this.stopped = true;
     this.o.store.off("saved", this.onSaved);
+    this.clear("settle");
     await this.queue;
     this.clear("timeout");
     this.clear("retry");
@@ -181,7 +191,7 @@ export class ProvisioningService extends EventEmitter<{ state: [state: number] }
     }, p.timeout * 1000);
   }
 
-  private clear(which: "timeout" | "retry"): void {
+  private clear(which: "timeout" | "retry" | "settle"): void {
     const t = this[which];
     if (t !== undefined) this.o.clock.clearTimeout(t);
     this[which] = undefined;
