@@ -6,6 +6,7 @@ import { redact } from "./marks.js";
 import type { ConfigStore } from "./store.js";
 import { isTree, treeAt } from "./tree.js";
 
+/** What the Config.* handlers need. */
 export interface ConfigMethodDeps {
   store: ConfigStore;
   /** Whether this caller may see secrets in Config.Get. */

@@ -9,7 +9,9 @@ import { errorMessage } from "../errors.js";
 import { atomicWriteFileSync } from "../util/atomic-file.js";
 import { isTree, type Tree } from "./tree.js";
 
+/** The saved config, in the data dir. */
 export const SAVED_FILE = "config.json";
+/** The version before the last save. */
 export const PREVIOUS_FILE = "config.prev.json";
 
 /** What was found on disk: the tree to use and the problems met on the way. */

@@ -2,6 +2,7 @@
 import Type from "typebox";
 import { REBOOT, bool, int, secret, section, str } from "./schema-kit.js";
 
+/** `mqtt`: the broker connection. */
 export const MqttSection = section(
   {
     enable: bool(false, "Connect to an MQTT broker."),
@@ -23,6 +24,7 @@ export const MqttSection = section(
   REBOOT,
 );
 
+/** `aws`: AWS IoT. */
 export const AwsSection = section(
   {
     enable: bool(
@@ -35,6 +37,7 @@ export const AwsSection = section(
   REBOOT,
 );
 
+/** `azure`: Azure IoT Hub. */
 export const AzureSection = section(
   {
     enable: bool(false, "Use Azure IoT Hub: device twin and direct methods."),
@@ -46,6 +49,7 @@ export const AzureSection = section(
   REBOOT,
 );
 
+/** `dash`: mDash. */
 export const DashSection = section(
   {
     enable: bool(false, "Connect to mDash (shadow, remote RPC, OTA from the dashboard)."),

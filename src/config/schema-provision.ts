@@ -2,6 +2,7 @@
 import Type from "typebox";
 import { REBOOT, bool, int, secret, section, str } from "./schema-kit.js";
 
+/** `wifi`: station, access point and who manages them. */
 export const WifiSection = section({
   backend: Type.Union([Type.Literal("none"), Type.Literal("nmcli")], {
     default: "none",
@@ -24,6 +25,7 @@ export const WifiSection = section({
   }),
 });
 
+/** `provision`: button, LED and the state machine's stable state and timeout. */
 export const ProvisionSection = section({
   gpio_chip: str("gpiochip0", "GPIO chip (libgpiod) of the button and LED lines.", REBOOT),
   btn: section(

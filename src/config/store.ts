@@ -14,6 +14,7 @@ import { overwriteSaved, readSaved, writeSaved } from "./saved-file.js";
 import type { CcmConfig } from "./schema.js";
 import { filterLeaves, getAt, leafPaths, merge, type Tree } from "./tree.js";
 
+/** Where the store finds its layers. */
 export interface ConfigStoreOptions extends ConfigSources {
   /** Where the saved config lives. */
   dataDir: string;

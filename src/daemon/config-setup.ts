@@ -38,6 +38,7 @@ export interface ProvisioningDevices {
   clock?: Clock;
 }
 
+/** What the daemon hands to setupConfig. */
 export interface ConfigSetupDeps {
   registry: MethodRegistry;
   auth: RpcAuth;

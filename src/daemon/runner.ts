@@ -11,6 +11,7 @@ import type { ByteTransport, SerialSettings } from "../transports/transport.js";
 import type { ProvisioningDevices } from "./config-setup.js";
 import { Daemon } from "./daemon.js";
 
+/** Config sources and hooks for every daemon the runner builds. */
 export interface RunnerOptions extends ConfigSources {
   dataDir: string;
   /** The logger for a config (its debug.level); silent by default. */

@@ -16,8 +16,10 @@ import type { StatusLed } from "./status-led.js";
 /** How long after a save the machine acts on it. */
 export const SAVE_SETTLE_MS = 500;
 
+/** Names of the provisioning states 0..3. */
 export const STATE_NAMES = ["unprovisioned", "network configured", "network up", "cloud connected"] as const;
 
+/** The store, network and clock the state machine runs on. */
 export interface ProvisioningOptions {
   store: ConfigStore;
   network: NetworkBackend;

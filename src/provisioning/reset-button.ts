@@ -5,6 +5,7 @@
 import type { InputLine, Level } from "../lines/digital-line.js";
 import type { Clock } from "../util/clock.js";
 
+/** The button line, timing and what to do on a long press. */
 export interface ResetButtonOptions {
   line: InputLine;
   clock: Clock;
