@@ -22,8 +22,11 @@ export interface SavedRead {
   problems: string[];
 }
 
-/** Reads the saved config, falling back to the previous version when the current one is unusable. */
-export function readSaved(dataDir: string, valid: (tree: Tree) => void): SavedRead {
+/**
+ * Reads the saved config, falling back to the previous version when the current one is unusable.
+ * `accept` turns a parsed file into the tree to use, or throws saying why it cannot be used.
+ */
+export function readSaved(dataDir: string, accept: (tree: Tree) => Tree): SavedRead {
   removeStaleTemps(dataDir);
   const problems: string[] = [];
   for (const name of [SAVED_FILE, PREVIOUS_FILE]) {
@@ -32,8 +35,7 @@ export function readSaved(dataDir: string, valid: (tree: Tree) => void): SavedRe
     try {
       const parsed: unknown = JSON.parse(readFileSync(path, "utf8"));
       if (!isTree(parsed)) throw new Error("not a JSON object");
-      valid(parsed);
-      return { tree: parsed, from: path, problems };
+      return { tree: accept(parsed), from: path, problems };
     } catch (e) {
       problems.push(`${path}: ${errorMessage(e)}`);
     }

@@ -74,12 +74,12 @@ test("a torn saved file falls back to the previous version and says so", async (
 
 test("a saved file the schema no longer accepts is skipped, and with no good version the defaults are used", async (t) => {
   const d = await dir(t);
-  await writeFile(join(d, SAVED_FILE), JSON.stringify({ host: { colour: "red" } }));
+  await writeFile(join(d, SAVED_FILE), JSON.stringify({ host: { baud: "fast" } }));
   await writeFile(join(d, PREVIOUS_FILE), "\0\0\0");
   const lines: string[] = [];
   const s = open(d, {}, lines);
   assert.equal(s.config.host.baud, 115200);
-  assert.match(lines.join(""), /unknown config key: host\.colour/);
+  assert.match(lines.join(""), /host\.baud must be integer/);
   assert.match(lines.join(""), /starting from defaults/);
 });
 
@@ -162,4 +162,21 @@ test("a save that cannot be written is CONFIG_SAVE_FAILED and the running change
   );
   assert.equal(s.config.debug.level, 3);
   assert.equal(s.unsaved, true);
+});
+
+test("keys this version does not know, and a lock, are dropped from the saved file with a warning; the rest is kept", async (t) => {
+  const d = await dir(t);
+  await writeFile(
+    join(d, SAVED_FILE),
+    JSON.stringify({ wifi: { sta: { ssid: "home", band: "5g" } }, old: { x: 1 }, config: { lock: [] } }),
+  );
+  const lines: string[] = [];
+  const s = open(d, { set: ["config.lock=mqtt"] }, lines);
+  assert.equal(s.config.wifi.sta.ssid, "home");
+  assert.deepEqual(s.locks, ["mqtt"]);
+  const log = lines.join("");
+  assert.match(log, /ignoring wifi\.sta\.band \(unknown key\)/);
+  assert.match(log, /ignoring old\.x \(unknown key\)/);
+  assert.match(log, /ignoring config\.lock \(vendor only\)/);
+  assert.doesNotMatch(log, /skipped/);
 });

@@ -70,13 +70,20 @@ export class ConfigStore extends EventEmitter<StoreEvents> {
     const cmdline = commandLineTree(options);
     validateConfig(cmdline);
     mkdirSync(options.dataDir, { recursive: true });
-    const read = readSaved(options.dataDir, (tree) => validateConfig(merge(stripLockSection(tree), cmdline)));
+    const read = readSaved(options.dataDir, (tree) => {
+      const dropped = leafPaths(tree).filter((p) => schemaAt(p) === undefined || isLockSection(p));
+      const usable = filterLeaves(tree, (p) => !dropped.includes(p));
+      validateConfig(merge(usable, cmdline));
+      // Keys an older or newer CCM knew, and the lock (vendor-only), are dropped rather than the whole file.
+      for (const p of dropped)
+        log.warn(`saved config: ignoring ${p} (${isLockSection(p) ? "vendor only" : "unknown key"})`);
+      return usable;
+    });
     for (const p of read.problems) log.warn(`saved config unusable, skipped: ${p}`);
     if (read.problems.length > 0)
       log.warn(read.from === undefined ? "starting from defaults" : `using ${read.from}`);
-    if (read.tree[LOCK_SECTION] !== undefined) log.warn(`ignoring "${LOCK_SECTION}" in the saved config`);
     const text = read.from === undefined ? undefined : `${JSON.stringify(read.tree, null, 2)}\n`;
-    return new ConfigStore(options, cmdline, stripLockSection(read.tree), text);
+    return new ConfigStore(options, cmdline, read.tree, text);
   }
 
   /** The effective config. */
@@ -176,6 +183,6 @@ export class ConfigStore extends EventEmitter<StoreEvents> {
   }
 }
 
-function stripLockSection(tree: Tree): Tree {
-  return Object.fromEntries(Object.entries(tree).filter(([k]) => k !== LOCK_SECTION));
+function isLockSection(path: string): boolean {
+  return path === LOCK_SECTION || path.startsWith(`${LOCK_SECTION}.`);
 }
