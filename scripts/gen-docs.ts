@@ -36,11 +36,14 @@ interface Node {
   maximum?: number;
   properties?: Record<string, Node>;
   anyOf?: { const?: unknown }[];
+  "x-secret"?: boolean;
+  "x-reboot"?: boolean;
 }
 
-function configRows(node: Node, path: string[]): string[] {
+function configRows(node: Node, path: string[], reboot = false): string[] {
+  const restart = reboot || node["x-reboot"] === true;
   if (node.type === "object" && node.properties !== undefined) {
-    return Object.entries(node.properties).flatMap(([k, v]) => configRows(v, [...path, k]));
+    return Object.entries(node.properties).flatMap(([k, v]) => configRows(v, [...path, k], restart));
   }
   const type =
     node.anyOf !== undefined
@@ -48,7 +51,11 @@ function configRows(node: Node, path: string[]): string[] {
       : (node.type ?? "any");
   const range = node.minimum !== undefined ? ` (${node.minimum}..${node.maximum ?? ""})` : "";
   const desc = (node.description ?? "").replaceAll("|", "\\|");
-  return [`| \`${path.join(".")}\` | ${type}${range} | \`${JSON.stringify(node.default)}\` | ${desc} |`];
+  const marks = [node["x-secret"] === true ? "secret" : "", restart ? "restart" : ""].filter((m) => m !== "");
+  const notes = marks.length === 0 ? "" : ` (${marks.join(", ")})`;
+  return [
+    `| \`${path.join(".")}\`${notes} | ${type}${range} | \`${JSON.stringify(node.default)}\` | ${desc} |`,
+  ];
 }
 
 function schemaNode(schema: unknown): Node {
@@ -58,7 +65,9 @@ function schemaNode(schema: unknown): Node {
 function configDoc(): string {
   let out = header("Configuration", "src/config/schema.ts");
   out +=
-    "Effective config = these defaults ⊕ `--config FILE` ⊕ command-line flags ⊕ `--set key=value` (last wins).\n";
+    "Effective config = these defaults ⊕ the saved config (`config.json` in the data dir, written by `Config.Save`) ⊕ `--config FILE` ⊕ command-line flags ⊕ `--set key=value` (last wins); `Config.Set` changes apply on top while the CCM runs. See docs/provisioning.md.\n";
+  out +=
+    'Marks: *secret* keys are redacted from callers that may not read secrets; *restart* keys take effect when the components restart (`Config.Save {"reboot":true}`).\n';
   out +=
     "`--set` values are typed by the schema: `host.baud=9600` is a number, `host.jsonrpc_member=false` a boolean.\n\n";
   out += "| key | type | default | description |\n|---|---|---|---|\n";

@@ -26,6 +26,16 @@ const catalogue = {
   TRANSPORT_OPEN_FAILED: { rpcCode: -32005, retryable: true },
   BAD_ARGUMENT: { rpcCode: RPC_INVALID_PARAMS, retryable: false },
   CONFIG_INVALID: { rpcCode: RPC_INVALID_PARAMS, retryable: false },
+  /** Config.Set of a key the vendor locked (`config.lock`). */
+  CONFIG_LOCKED: { rpcCode: 403, retryable: false },
+  /** Config.Get of a key the schema does not have (Mongoose OS: 404 `invalid config key`). */
+  CONFIG_KEY_NOT_FOUND: { rpcCode: 404, retryable: false },
+  /** The saved config could not be written (disk full, read-only data dir). */
+  CONFIG_SAVE_FAILED: { rpcCode: -32007, retryable: true },
+  /** A call the caller's channel or credentials do not allow (e.g. factory reset from the network). */
+  NOT_ALLOWED: { rpcCode: 403, retryable: false },
+  /** The network backend (nmcli) failed to do what was asked. */
+  NETWORK_FAILED: { rpcCode: -32006, retryable: true },
 } as const;
 
 /** Every error code ccm can raise. */

@@ -7,8 +7,9 @@ import type { TSchema } from "typebox";
 import { Value } from "typebox/value";
 import { CcmError, errorMessage } from "../errors.js";
 import { ConfigSchema, type CcmConfig } from "./schema.js";
+import { isTree, merge, treeAt, type Tree } from "./tree.js";
 
-type Tree = Record<string, unknown>;
+export { merge };
 
 /** The schema node at a dotted path, or undefined when no such key exists. */
 export function schemaAt(path: string, root: TSchema = ConfigSchema): TSchema | undefined {
@@ -41,27 +42,12 @@ export function parseAssignment(assignment: string): Tree {
     if (raw !== "true" && raw !== "false")
       throw new CcmError("CONFIG_INVALID", `${key}: "${raw}" is not true or false`);
     value = raw === "true";
+  } else if (type === "array") {
+    value = raw.trim() === "" ? [] : raw.split(",").map((s) => s.trim());
   } else if (type === "object") {
     throw new CcmError("CONFIG_INVALID", `${key} is a section; set one of its keys`);
   }
-  const tree: Tree = {};
-  let at = tree;
-  const parts = key.split(".");
-  parts.forEach((p, i) => {
-    if (i === parts.length - 1) at[p] = value;
-    else at = at[p] = {};
-  });
-  return tree;
-}
-
-/** Deep-merges `over` into `base` (objects merge, everything else replaces). */
-export function merge(base: Tree, over: Tree): Tree {
-  const out: Tree = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    const b = out[k];
-    out[k] = isTree(v) && isTree(b) ? merge(b, v) : v;
-  }
-  return out;
+  return treeAt(key, value);
 }
 
 /** Validates a tree against the schema with defaults filled in; throws CONFIG_INVALID naming the path. */
@@ -91,25 +77,28 @@ export interface ConfigSources {
   overrides?: Tree;
 }
 
-/** Builds the effective config from its sources. */
-export function loadConfig(sources: ConfigSources = {}): CcmConfig {
-  let tree: Tree = {};
-  if (sources.file !== undefined) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(sources.file, "utf8"));
-    } catch (e) {
-      throw new CcmError("CONFIG_INVALID", `cannot read config file ${sources.file}: ${errorMessage(e)}`);
-    }
-    if (!isTree(parsed))
-      throw new CcmError("CONFIG_INVALID", `config file ${sources.file} must hold a JSON object`);
-    tree = merge(tree, parsed);
+/** Reads a JSON config file that must hold an object; CONFIG_INVALID naming the file otherwise. */
+export function readConfigFile(file: string): Tree {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new CcmError("CONFIG_INVALID", `cannot read config file ${file}: ${errorMessage(e)}`);
   }
-  if (sources.overrides !== undefined) tree = merge(tree, sources.overrides);
-  for (const s of sources.set ?? []) tree = merge(tree, parseAssignment(s));
-  return validateConfig(tree);
+  if (!isTree(parsed)) throw new CcmError("CONFIG_INVALID", `config file ${file} must hold a JSON object`);
+  return parsed;
 }
 
-function isTree(v: unknown): v is Tree {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+/** The sparse tree the command line contributes: the `--config` file, then flags, then `--set`. */
+export function commandLineTree(sources: ConfigSources = {}): Tree {
+  let tree: Tree = {};
+  if (sources.file !== undefined) tree = merge(tree, readConfigFile(sources.file));
+  if (sources.overrides !== undefined) tree = merge(tree, sources.overrides);
+  for (const s of sources.set ?? []) tree = merge(tree, parseAssignment(s));
+  return tree;
+}
+
+/** Builds the effective config from its sources (without the saved file: see ConfigStore). */
+export function loadConfig(sources: ConfigSources = {}): CcmConfig {
+  return validateConfig(commandLineTree(sources));
 }

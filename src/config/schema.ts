@@ -3,9 +3,12 @@
  * It validates every source of config and generates docs/config.md.
  */
 import Type, { type Static } from "typebox";
+import { AwsSection, AzureSection, ConfigLockSection, DashSection, MqttSection } from "./schema-cloud.js";
+import { REBOOT, bool, int, secret, section, str } from "./schema-kit.js";
+import { ProvisionSection, WifiSection } from "./schema-provision.js";
 
-const int = (def: number, description: string, min = 0, max = 2 ** 31 - 1) =>
-  Type.Integer({ default: def, minimum: min, maximum: max, description });
+const pinDescription = (what: string) =>
+  `Line driving the host's ${what}: \`dtr\`, \`rts\` (of host.port) or \`CHIP:OFFSET\` (libgpiod); empty: none.`;
 
 export const ConfigSchema = Type.Object(
   {
@@ -16,8 +19,9 @@ export const ConfigSchema = Type.Object(
           description:
             "Device id: `src` of every frame the CCM sends. Empty: generated once and kept in the data dir.",
         }),
+        password: secret("Device password, the credential cloud dashboards (mDash) know the device by."),
       },
-      { default: {}, additionalProperties: false },
+      { default: {}, additionalProperties: false, ...REBOOT },
     ),
     host: Type.Object(
       {
@@ -40,6 +44,10 @@ export const ConfigSchema = Type.Object(
           default: true,
           description: 'Put "jsonrpc":"2.0" on frames to the host.',
         }),
+        rst_pin: str("", pinDescription("reset (RST)")),
+        rst_invert: bool(false, "RST is active high (through an inverting transistor)."),
+        boot0_pin: str("", pinDescription("BOOT0")),
+        boot0_invert: bool(false, "BOOT0 is driven inverted."),
         inbox_max: int(
           256,
           "Most notifications (MQTT.Message, Shadow.Delta) held for the host while its link is down; the oldest go first.",
@@ -47,7 +55,7 @@ export const ConfigSchema = Type.Object(
           1_000_000,
         ),
       },
-      { default: {}, additionalProperties: false },
+      { default: {}, additionalProperties: false, ...REBOOT },
     ),
     rpc: Type.Object(
       {
@@ -105,34 +113,26 @@ export const ConfigSchema = Type.Object(
             'JSON ACL: `[{"method":"FS.*","ch_type":"WS_in","acl":"+admin"}]`, first match wins; empty: none.',
         }),
       },
-      { default: {}, additionalProperties: false },
+      { default: {}, additionalProperties: false, ...REBOOT },
     ),
-    mqtt: Type.Object(
+    wifi: WifiSection,
+    mqtt: MqttSection,
+    aws: AwsSection,
+    azure: AzureSection,
+    dash: DashSection,
+    provision: ProvisionSection,
+    ota: section(
       {
-        enable: Type.Boolean({ default: false, description: "Connect to an MQTT broker." }),
-        server: Type.String({ default: "", description: "Broker as HOST:PORT (1883 if no port)." }),
-        client_id: Type.String({ default: "", description: "MQTT client id; empty: the device id." }),
-        user: Type.String({ default: "", description: "MQTT user name." }),
-        pass: Type.String({ default: "", description: "MQTT password.", "x-secret": true }),
-        keepalive: int(60, "Keepalive interval in seconds; 0 disables.", 0, 65535),
-        clean_session: Type.Boolean({
-          default: true,
-          description: "Start a clean session on every connect.",
-        }),
-        max_message: int(
-          65536,
-          "Largest message the host may publish with MQTT.Pub, in bytes.",
-          1,
-          268_435_455,
-        ),
-        queue_max: int(
-          1000,
-          "Most QoS 1 messages kept on disk while the broker is unreachable; when full, the oldest are dropped.",
-          1,
-          10_000_000,
+        enable: bool(true, "Accept firmware updates (of the host and of the CCM itself)."),
+        timeout: int(600, "Seconds an update may take before it is abandoned.", 10, 86_400),
+        commit_timeout: int(
+          0,
+          "Seconds to wait for a commit before reverting an update; 0: commit at once.",
+          0,
+          86_400,
         ),
       },
-      { default: {}, additionalProperties: false },
+      REBOOT,
     ),
     debug: Type.Object(
       {
@@ -143,8 +143,9 @@ export const ConfigSchema = Type.Object(
           4,
         ),
       },
-      { default: {}, additionalProperties: false },
+      { default: {}, additionalProperties: false, ...REBOOT },
     ),
+    config: ConfigLockSection,
   },
   { additionalProperties: false },
 );

@@ -22,6 +22,8 @@ import { MqttBridge } from "../cloud/mqtt-bridge.js";
 import { HostInbox } from "./host-inbox.js";
 import { registerSysMethods } from "./sys.js";
 import { VERSION } from "../version.js";
+import { ConfigStore } from "../config/store.js";
+import { setupConfig, type ConfigServices, type ProvisioningDevices } from "./config-setup.js";
 
 export interface DaemonOptions {
   config: CcmConfig;
@@ -29,6 +31,12 @@ export interface DaemonOptions {
   dataDir: string;
   logger?: Logger;
   transportFactory?: (path: string, settings: SerialSettings) => ByteTransport;
+  /** The config store (saved file, lock); absent: one on `dataDir` with `config` as the command line. */
+  store?: ConfigStore;
+  /** Restarts the components in-process (Config.Save reboot, factory reset); see CcmRunner. */
+  reboot?: (reason: string) => void;
+  /** Network backend, GPIO lines and clock of provisioning; absent: the real ones the config names. */
+  devices?: ProvisioningDevices;
 }
 
 /** A running CCM: its method registry, its RPC server and its host link. */
@@ -50,6 +58,8 @@ export class Daemon {
   readonly mqttBridge: MqttBridge | undefined;
   /** Notifications held for the host while its link is down. */
   readonly inbox: HostInbox;
+  /** Config store, Config.* methods, provisioning. */
+  readonly configServices: ConfigServices;
 
   constructor(options: DaemonOptions) {
     this.config = options.config;
@@ -117,6 +127,15 @@ export class Daemon {
       extraNames: (ctx) => (ctx.channel === HOST_CHANNEL ? [] : (host.info.methods ?? [])),
     });
     registerSysMethods(this.registry, { deviceId: this.deviceId, host: this.host, startedAt: Date.now() });
+    this.configServices = setupConfig({
+      registry: this.registry,
+      auth: this.auth,
+      deviceId: this.deviceId,
+      logger: log,
+      store: options.store ?? ConfigStore.open({ dataDir: options.dataDir, overrides: options.config }),
+      reboot: options.reboot,
+      devices: options.devices ?? {},
+    });
     this.host.on("state", (state) => {
       if (state !== "up") return;
       try {
@@ -144,6 +163,7 @@ export class Daemon {
       this.logger.info(`RPC over serial on ${this.config.rpc.uart.port}`);
       this.rpcUart.link.start();
     }
+    this.configServices.start();
     await this.channels.start();
     this.mqtt?.start();
   }
@@ -157,6 +177,7 @@ export class Daemon {
 
   /** Stops everything it started. */
   async stop(): Promise<void> {
+    await this.configServices.stop();
     await this.host.stop();
     await this.rpcUart?.link.stop();
     await this.channels.stop();

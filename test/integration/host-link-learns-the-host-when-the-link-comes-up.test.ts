@@ -27,7 +27,18 @@ test("the CCM reads the host's Sys.Info and RPC.List when the link comes up, and
   assert.equal(info.host.state, "ready");
   assert.equal(info.host.sys_info.app, "host-sim");
   const list = await sim.call("RPC.List");
-  assert.deepEqual(list, ["RPC.Describe", "RPC.List", "RPC.Ping", "Sys.GetInfo"]);
+  assert.deepEqual(list, [
+    "Config.Get",
+    "Config.Save",
+    "Config.Set",
+    "Provision.GetState",
+    "RPC.Describe",
+    "RPC.List",
+    "RPC.Ping",
+    "Sys.FactoryReset",
+    "Sys.GetInfo",
+    "Wifi.Scan",
+  ]);
 });
 
 test("a host that implements neither Sys.Info nor RPC.List is still a working host", async (t) => {

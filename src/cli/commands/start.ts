@@ -2,8 +2,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { loadConfig } from "../../config/load.js";
-import { Daemon } from "../../daemon/daemon.js";
+import { CcmRunner } from "../../daemon/runner.js";
 import { CcmError } from "../../errors.js";
 import { createLogger, type LogLevel } from "../../log/logger.js";
 import { CliError, EXIT } from "../output.js";
@@ -26,8 +25,8 @@ interface StartFlags {
   set: string[];
 }
 
-/** The daemon the flags describe; config problems become usage errors naming the key or file. */
-function build(opts: StartFlags): Daemon {
+/** The runner the flags describe. */
+function build(opts: StartFlags): CcmRunner {
   const overrides: Record<string, Record<string, unknown>> = {};
   const host: Record<string, unknown> = {};
   if (opts.hostPort !== undefined) host.port = opts.hostPort;
@@ -37,15 +36,13 @@ function build(opts: StartFlags): Daemon {
   if (opts.rpcPort !== undefined) rpc.uart = { port: opts.rpcPort };
   if (opts.httpListen !== undefined) rpc.http = { listen: opts.httpListen };
   if (Object.keys(rpc).length > 0) overrides.rpc = rpc;
-  try {
-    const file = opts.config === undefined ? {} : { file: opts.config };
-    const config = loadConfig({ ...file, set: opts.set, overrides });
-    const logger = createLogger(config.debug.level as LogLevel);
-    return new Daemon({ config, dataDir: opts.dataDir ?? defaultDataDir(), logger });
-  } catch (e) {
-    if (e instanceof CcmError) throw new CliError(e.message, EXIT.usage);
-    throw e;
-  }
+  return new CcmRunner({
+    ...(opts.config === undefined ? {} : { file: opts.config }),
+    set: opts.set,
+    overrides,
+    dataDir: opts.dataDir ?? defaultDataDir(),
+    logger: (config) => createLogger(config.debug.level as LogLevel),
+  });
 }
 
 /** Adds `start` to the program. */
@@ -61,20 +58,25 @@ export function addStartCommand(program: Command): void {
       "HTTP and WebSocket RPC address (config rpc.http.listen; default 127.0.0.1:8000)",
     )
     .option("--data-dir <dir>", "where the CCM keeps what it persists (default $CCM_DATA_DIR or ~/.ccm)")
-    .option("--config <file>", "a JSON file of config, applied over the defaults")
+    .option(
+      "--config <file>",
+      "the vendor's JSON config file (may hold config.lock), applied over the saved config",
+    )
     .option("--set <key=value>", "set one config key; repeatable, applied last", collect, [])
     .action(async (opts) => {
-      const daemon = build(opts);
+      const runner = build(opts);
       try {
-        await daemon.start();
+        await runner.start();
       } catch (e) {
-        await daemon.stop();
+        await runner.stop();
+        // Config problems are usage errors naming the key or file.
+        if (e instanceof CcmError && e.code === "CONFIG_INVALID") throw new CliError(e.message, EXIT.usage);
         throw new CliError(e instanceof Error ? e.message : String(e), EXIT.unreachable);
       }
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string): void => {
-          daemon.logger.info(`${signal}: shutting down`);
-          daemon.stop().then(resolve, resolve);
+          runner.daemon.logger.info(`${signal}: shutting down`);
+          runner.stop().then(resolve, resolve);
         };
         process.once("SIGINT", shutdown);
         process.once("SIGTERM", shutdown);

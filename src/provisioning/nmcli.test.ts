@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { isCcmError } from "../errors.js";
+import type { CommandResult, CommandRunner } from "./network.js";
+import { NmcliBackend, parseScan } from "./nmcli.js";
+
+/** A command runner that records argv and answers from a script. */
+function recorder(answer: (args: readonly string[]) => Partial<CommandResult> = () => ({})) {
+  const calls: string[][] = [];
+  const run: CommandRunner = (file, args) => {
+    calls.push([file, ...args]);
+    return Promise.resolve({ code: 0, stdout: "", stderr: "", ...answer(args) });
+  };
+  return { calls, run };
+}
+
+test("joining a network is one nmcli device wifi connect with the password and the interface", async () => {
+  const r = recorder();
+  await new NmcliBackend(r.run, "wlan0").join("Home Net", "p@ss word");
+  assert.deepEqual(r.calls, [
+    [
+      "nmcli",
+      "--wait",
+      "45",
+      "device",
+      "wifi",
+      "connect",
+      "Home Net",
+      "password",
+      "p@ss word",
+      "ifname",
+      "wlan0",
+    ],
+  ]);
+  const open = recorder();
+  await new NmcliBackend(open.run).join("Cafe", "");
+  assert.deepEqual(open.calls, [["nmcli", "--wait", "45", "device", "wifi", "connect", "Cafe"]]);
+});
+
+test("the access point is a fresh ccm-ap profile in AP mode sharing 192.168.4.1/24, then brought up; closing it brings it down", async () => {
+  const r = recorder();
+  const nm = new NmcliBackend(r.run, "wlan0");
+  await nm.startAp({ ssid: "CCM-a1b2c3", pass: "", channel: 6, ip: "192.168.4.1" });
+  await nm.stopAp();
+  assert.deepEqual(r.calls, [
+    ["nmcli", "connection", "delete", "ccm-ap"],
+    [
+      "nmcli",
+      "connection",
+      "add",
+      "type",
+      "wifi",
+      "ifname",
+      "wlan0",
+      "con-name",
+      "ccm-ap",
+      "autoconnect",
+      "no",
+      "ssid",
+      "CCM-a1b2c3",
+      "802-11-wireless.mode",
+      "ap",
+      "802-11-wireless.band",
+      "bg",
+      "802-11-wireless.channel",
+      "6",
+      "ipv4.method",
+      "shared",
+      "ipv4.addresses",
+      "192.168.4.1/24",
+      "ipv6.method",
+      "disabled",
+    ],
+    ["nmcli", "connection", "up", "ccm-ap"],
+    ["nmcli", "connection", "down", "ccm-ap"],
+  ]);
+  const secured = recorder();
+  await new NmcliBackend(secured.run).startAp({
+    ssid: "CCM-1",
+    pass: "12345678",
+    channel: 11,
+    ip: "10.1.1.1",
+  });
+  assert.deepEqual(secured.calls[1]!.slice(-4), ["wifi-sec.key-mgmt", "wpa-psk", "wifi-sec.psk", "12345678"]);
+  assert.equal(secured.calls[1]![6], "*");
+});
+
+test("a scan is nmcli's terse list, parsed into Wifi.Scan entries with escaped colons undone", async () => {
+  const out = [
+    "Home\\:Net:AA\\:BB\\:CC\\:DD\\:EE\\:01:6:80:WPA2",
+    "Cafe:AA\\:BB\\:CC\\:DD\\:EE\\:02:11:40:",
+    "Office:AA\\:BB\\:CC\\:DD\\:EE\\:03:36:100:WPA1 WPA2 802.1X",
+    "Mixed:AA\\:BB\\:CC\\:DD\\:EE\\:04:1:20:WPA1 WPA2",
+    "",
+  ].join("\n");
+  const r = recorder(() => ({ stdout: out }));
+  const list = await new NmcliBackend(r.run).scan();
+  assert.deepEqual(r.calls, [
+    [
+      "nmcli",
+      "--terse",
+      "--escape",
+      "yes",
+      "--fields",
+      "SSID,BSSID,CHAN,SIGNAL,SECURITY",
+      "device",
+      "wifi",
+      "list",
+      "--rescan",
+      "yes",
+    ],
+  ]);
+  assert.deepEqual(list, [
+    { ssid: "Home:Net", bssid: "aa:bb:cc:dd:ee:01", auth: 3, channel: 6, rssi: -60 },
+    { ssid: "Cafe", bssid: "aa:bb:cc:dd:ee:02", auth: 0, channel: 11, rssi: -80 },
+    { ssid: "Office", bssid: "aa:bb:cc:dd:ee:03", auth: 5, channel: 36, rssi: -50 },
+    { ssid: "Mixed", bssid: "aa:bb:cc:dd:ee:04", auth: 4, channel: 1, rssi: -90 },
+  ]);
+  assert.deepEqual(parseScan("garbage\n"), []);
+});
+
+test("an nmcli failure is NETWORK_FAILED carrying nmcli's own words", async () => {
+  const r = recorder(() => ({ code: 10, stderr: "Error: No network with SSID 'Nope' found.\n" }));
+  await assert.rejects(
+    new NmcliBackend(r.run).join("Nope", "x"),
+    (e) =>
+      isCcmError(e, "NETWORK_FAILED") &&
+      e.message === "nmcli could not join Nope: No network with SSID 'Nope' found.",
+  );
+});
