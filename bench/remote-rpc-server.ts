@@ -79,6 +79,9 @@ function bareWs(): Promise<number> {
   });
 }
 
+// Killed with SIGTERM by the bench: exit normally so that exit handlers remove the socat cable.
+process.once("SIGTERM", () => process.exit(0));
+
 const mode = process.argv[2];
 const body = process.argv[3] ?? "{}";
 const port = mode === "ccm" ? await ccm() : mode === "bare-http" ? await bareHttp(body) : await bareWs();

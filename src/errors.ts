@@ -36,6 +36,8 @@ const catalogue = {
   NOT_ALLOWED: { rpcCode: 403, retryable: false },
   /** The network backend (nmcli) failed to do what was asked. */
   NETWORK_FAILED: { rpcCode: -32006, retryable: true },
+  /** The shadow refused an update or get; `rpcCode` is its HTTP-style code (400, 404, 409, 413). */
+  SHADOW_REJECTED: { rpcCode: 400, retryable: false },
 } as const;
 
 /** Every error code ccm can raise. */

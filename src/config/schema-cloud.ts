@@ -74,3 +74,17 @@ export const ConfigLockSection = section({
       'Vendor lock: key prefixes (`"mqtt"`, `"dash.token"`) or `"*"` that Config.Set refuses on every channel and factory reset keeps. Read only from `--config` and `--set`.',
   }),
 });
+
+/** `shadow`: the device shadow, whichever cloud keeps it. */
+export const ShadowSection = section(
+  {
+    enable: bool(true, "Keep a device shadow: Shadow.Report / Get / Update, Shadow.Delta to the host."),
+    topic_prefix: str(
+      "",
+      "Shadow topics; empty: `$aws/things/<thing>/shadow` (thing: aws.thing_name or the device id).",
+    ),
+    max_bytes: int(8192, "Largest desired + reported state, in bytes (AWS: 8192).", 64, 1 << 20),
+    max_depth: int(6, "Deepest nesting inside desired / reported (AWS: 6).", 1, 32),
+  },
+  REBOOT,
+);

@@ -3,7 +3,14 @@
  * It validates every source of config and generates docs/config.md.
  */
 import Type, { type Static } from "typebox";
-import { AwsSection, AzureSection, ConfigLockSection, DashSection, MqttSection } from "./schema-cloud.js";
+import {
+  AwsSection,
+  AzureSection,
+  ConfigLockSection,
+  DashSection,
+  ShadowSection,
+  MqttSection,
+} from "./schema-cloud.js";
 import { REBOOT, bool, int, secret, section, str } from "./schema-kit.js";
 import { ProvisionSection, WifiSection } from "./schema-provision.js";
 
@@ -120,6 +127,7 @@ export const ConfigSchema = Type.Object(
     aws: AwsSection,
     azure: AzureSection,
     dash: DashSection,
+    shadow: ShadowSection,
     provision: ProvisionSection,
     ota: section(
       {

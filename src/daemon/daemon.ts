@@ -20,6 +20,8 @@ import { RpcChannels } from "./rpc-channels.js";
 import { MqttConnection } from "../cloud/mqtt-connection.js";
 import { MqttBridge } from "../cloud/mqtt-bridge.js";
 import { HostInbox } from "./host-inbox.js";
+import { createShadow } from "./shadow-setup.js";
+import type { ShadowService } from "../shadow/service.js";
 import { registerSysMethods } from "./sys.js";
 import { VERSION } from "../version.js";
 import { ConfigStore } from "../config/store.js";
@@ -58,6 +60,8 @@ export class Daemon {
   readonly mqttBridge: MqttBridge | undefined;
   /** Notifications held for the host while its link is down. */
   readonly inbox: HostInbox;
+  /** Shadow.* and deltas to the host (`shadow.enable`). */
+  readonly shadow: ShadowService | undefined;
   /** Config store, Config.* methods, provisioning. */
   readonly configServices: ConfigServices;
 
@@ -115,6 +119,15 @@ export class Daemon {
         logger: log.child("mqtt"),
       });
     }
+    this.shadow = createShadow({
+      config: options.config,
+      deviceId: this.deviceId,
+      dataDir: options.dataDir,
+      registry: this.registry,
+      mqtt: this.mqtt,
+      inbox: this.inbox,
+      logger: log.child("shadow"),
+    });
     this.channels = new RpcChannels({
       config: options.config,
       deviceId: this.deviceId,
@@ -145,6 +158,7 @@ export class Daemon {
       }
     });
     this.host.on("ready", (info) => {
+      this.shadow?.resendPending();
       const methods = info.methods === null ? "no RPC.List" : `${info.methods.length} methods`;
       log.info(
         `host ready: ${info.sys_info === null ? "no Sys.Info" : JSON.stringify(info.sys_info)}; ${methods}`,
@@ -154,17 +168,23 @@ export class Daemon {
 
   /**
    * Starts serving: opens the host UART (retrying until it opens) and the RPC channels.
-   * Rejects when the HTTP address cannot be bound.
+   * Rejects when the HTTP address cannot be bound, having stopped what it had started.
    */
   async start(): Promise<void> {
     this.logger.info(`ccm ${this.deviceId} starting; host port ${this.config.host.port || "(none)"}`);
+    try {
+      await this.channels.start();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
     this.host.start();
     if (this.rpcUart !== undefined) {
       this.logger.info(`RPC over serial on ${this.config.rpc.uart.port}`);
       this.rpcUart.link.start();
     }
     this.configServices.start();
-    await this.channels.start();
+    this.shadow?.start();
     this.mqtt?.start();
   }
 
@@ -181,6 +201,7 @@ export class Daemon {
     await this.host.stop();
     await this.rpcUart?.link.stop();
     await this.channels.stop();
+    this.shadow?.stop();
     await this.mqtt?.stop();
     this.logger.info("stopped");
   }

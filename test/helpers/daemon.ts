@@ -13,8 +13,10 @@ export async function startDaemon(
   hostPort: string,
   host: Record<string, unknown> = {},
   more: Record<string, unknown> = {},
+  /** A data dir the test owns (kept after the daemon stops); default a fresh temp dir. */
+  ownDataDir?: string,
 ): Promise<Daemon> {
-  const dataDir = await mkdtemp(join(tmpdir(), "ccm-data-"));
+  const dataDir = ownDataDir ?? (await mkdtemp(join(tmpdir(), "ccm-data-")));
   const config = loadConfig({
     overrides: {
       device: { id: "ccm_test" },
@@ -31,7 +33,7 @@ export async function startDaemon(
   await daemon.start();
   t.after(async () => {
     await daemon.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    if (ownDataDir === undefined) await rm(dataDir, { recursive: true, force: true });
   });
   return daemon;
 }

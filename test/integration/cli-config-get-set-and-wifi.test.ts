@@ -16,7 +16,11 @@ async function ccm(t: TestContext) {
   t.after(() => rm(dataDir, { recursive: true, force: true }));
   const runner = new CcmRunner({
     dataDir,
-    overrides: { device: { id: "ccm_cli" }, host: { ping_ms: 0 }, rpc: { uart: { port: mgmt.a } } },
+    overrides: {
+      device: { id: "ccm_cli" },
+      host: { ping_ms: 0 },
+      rpc: { uart: { port: mgmt.a }, http: { listen: "127.0.0.1:0" } },
+    },
     set: ["config.lock=dash"],
   });
   await runner.start();

@@ -23,7 +23,7 @@ async function rig(t: TestContext, saved?: Record<string, unknown>) {
     overrides: {
       device: { id: "ccm_test" },
       host: { port: hostPty.a, probe_ms: 500, ping_ms: 0 },
-      rpc: { uart: { port: mgmtPty.a } },
+      rpc: { uart: { port: mgmtPty.a }, http: { listen: "127.0.0.1:0" } },
     },
     set: ["config.lock=dash,mqtt.server"],
   });

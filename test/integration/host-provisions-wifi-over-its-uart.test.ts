@@ -20,7 +20,11 @@ test("an unprovisioned CCM opens CCM-xxxxxx; the host's Config.Set + Config.Save
   const sim = await startSim(t, { port: pty.b });
   const runner = new CcmRunner({
     dataDir,
-    overrides: { device: { id: "ccm_4f2a9c" }, host: { port: pty.a, probe_ms: 500, ping_ms: 0 } },
+    overrides: {
+      device: { id: "ccm_4f2a9c" },
+      host: { port: pty.a, probe_ms: 500, ping_ms: 0 },
+      rpc: { http: { listen: "127.0.0.1:0" } },
+    },
     set: ["wifi.backend=nmcli", "wifi.ifname=wlan0"],
     devices: { commandRunner: nmcli },
   });

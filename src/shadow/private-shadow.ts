@@ -1,0 +1,174 @@
+/**
+ * The CCM as its own shadow authority (DESIGN: private broker). It keeps the document in the data
+ * dir and, when an MQTT connection is given, speaks AWS IoT's shadow topics on it (reference
+ * peers.md §5.1): requests on `<prefix>/update|get|delete`, answers on `…/accepted|rejected`,
+ * `update/delta` and `update/documents`. So any AWS-shadow client works against Mosquitto.
+ */
+import { EventEmitter } from "node:events";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { MqttConnection } from "../cloud/mqtt-connection.js";
+import type { Logger } from "../log/logger.js";
+import { atomicWriteFileSync } from "../util/atomic-file.js";
+import { rejected, type ShadowBackend, type ShadowBackendEvents } from "./backend.js";
+import {
+  applyUpdate,
+  computeDelta,
+  getDocument,
+  type JsonObject,
+  type ShadowDocument,
+  type ShadowLimits,
+} from "./document.js";
+
+export interface PrivateShadowOptions {
+  dataDir: string;
+  /** `$aws/things/<thing>/shadow`. */
+  prefix: string;
+  limits: ShadowLimits;
+  mqtt?: MqttConnection | undefined;
+  logger: Logger;
+  /** Epoch seconds now. */
+  now?: () => number;
+}
+
+interface Stored {
+  doc: ShadowDocument | null;
+  /** Kept after a delete: a recreated shadow continues the version (AWS). */
+  version: number;
+}
+
+/** The CCM's own shadow authority. */
+export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements ShadowBackend {
+  readonly kind = "private";
+  private stored: Stored;
+  private readonly o: PrivateShadowOptions;
+  private readonly file: string;
+  private readonly now: () => number;
+  private readonly onMessage = (topic: string, payload: Buffer): void => {
+    this.handle(topic, payload.toString("utf8"));
+  };
+
+  constructor(o: PrivateShadowOptions) {
+    super();
+    this.o = o;
+    this.now = o.now ?? (() => Math.floor(Date.now() / 1000));
+    this.file = join(o.dataDir, "shadow.json");
+    this.stored = this.load();
+  }
+
+  start(): void {
+    const mqtt = this.o.mqtt;
+    if (mqtt === undefined) return;
+    for (const op of ["update", "get", "delete"]) void mqtt.subscribe(`${this.o.prefix}/${op}`, 1);
+    mqtt.on("message", this.onMessage);
+  }
+
+  stop(): void {
+    this.o.mqtt?.off("message", this.onMessage);
+  }
+
+  update(request: JsonObject): Promise<JsonObject> {
+    const r = this.applyAndPublish(JSON.stringify(request));
+    return r.ok ? Promise.resolve(r.accepted) : Promise.reject(rejected(r.error));
+  }
+
+  get(): Promise<JsonObject> {
+    const doc = this.stored.doc;
+    if (doc === null) return Promise.reject(rejected(this.notFound()));
+    return Promise.resolve(getDocument(doc, this.now()));
+  }
+
+  pendingDelta(): Promise<JsonObject | undefined> {
+    const doc = this.stored.doc;
+    if (doc === null) return Promise.resolve(undefined);
+    const delta = computeDelta(doc.state.desired, doc.state.reported);
+    return Promise.resolve(Object.keys(delta).length === 0 ? undefined : delta);
+  }
+
+  /** Serves a request that arrived on one of the shadow topics. */
+  private handle(topic: string, payload: string): void {
+    const prefix = this.o.prefix;
+    if (topic === `${prefix}/update`) this.applyAndPublish(payload);
+    else if (topic === `${prefix}/get`) this.answerGet(payload);
+    else if (topic === `${prefix}/delete`) this.delete(payload);
+  }
+
+  private applyAndPublish(
+    payload: string,
+  ): { ok: true; accepted: JsonObject } | { ok: false; error: { code: number; message: string } } {
+    const now = this.now();
+    const current =
+      this.stored.doc ??
+      (this.stored.version > 0 ? { state: {}, metadata: {}, version: this.stored.version } : undefined);
+    const r = applyUpdate(current, payload, now, this.o.limits);
+    if (!r.ok) {
+      this.publish("update/rejected", r.error);
+      return r;
+    }
+    this.stored = { doc: r.doc, version: r.doc.version };
+    this.save();
+    this.publish("update/accepted", r.result.accepted);
+    this.publish("update/documents", r.result.documents);
+    if (r.result.delta !== undefined) {
+      this.publish("update/delta", r.result.delta);
+      const state = r.result.delta.state as JsonObject;
+      this.emit("delta", state, r.doc.version);
+    }
+    return { ok: true, accepted: r.result.accepted };
+  }
+
+  private answerGet(payload: string): void {
+    const token = clientTokenOf(payload);
+    const doc = this.stored.doc;
+    if (doc === null) this.publish("get/rejected", { ...this.notFound(), ...token });
+    else this.publish("get/accepted", getDocument(doc, this.now(), token.clientToken));
+  }
+
+  private delete(payload: string): void {
+    const token = clientTokenOf(payload);
+    if (this.stored.doc === null) {
+      this.publish("delete/rejected", { ...this.notFound(), ...token });
+      return;
+    }
+    const version = this.stored.doc.version;
+    this.stored = { doc: null, version };
+    this.save();
+    this.publish("delete/accepted", { version, timestamp: this.now(), ...token });
+  }
+
+  private notFound(): { code: number; message: string; timestamp: number } {
+    const thing = /things\/([^/]+)\/shadow/.exec(this.o.prefix)?.[1] ?? this.o.prefix;
+    return { code: 404, message: `No shadow exists with name: '${thing}'`, timestamp: this.now() };
+  }
+
+  private publish(suffix: string, doc: object): void {
+    const mqtt = this.o.mqtt;
+    if (mqtt?.connected !== true) return;
+    mqtt.publish(`${this.o.prefix}/${suffix}`, JSON.stringify(doc), 1);
+  }
+
+  private load(): Stored {
+    try {
+      const s = JSON.parse(readFileSync(this.file, "utf8")) as Partial<Stored>;
+      if (typeof s.version === "number") return { doc: s.doc ?? null, version: s.version };
+      this.o.logger.warn(`${this.file}: not a shadow; starting empty`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT")
+        this.o.logger.warn(`${this.file} cannot be read (${(e as Error).message}); starting empty`);
+    }
+    return { doc: null, version: 0 };
+  }
+
+  private save(): void {
+    atomicWriteFileSync(this.file, JSON.stringify(this.stored));
+  }
+}
+
+function clientTokenOf(payload: string): { clientToken?: string } {
+  try {
+    const t = (JSON.parse(payload) as { clientToken?: unknown }).clientToken;
+    return typeof t === "string" ? { clientToken: t } : {};
+  } catch {
+    return {};
+  }
+}
