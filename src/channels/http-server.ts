@@ -31,7 +31,7 @@ export function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d+)$/.exec(text.trim());
   const port = Number(m?.[3]);
   if (m === null || !Number.isInteger(port) || port > 65535) {
-    throw new CcmError("CONFIG_INVALID", `rpc.http.listen: "${text}" is not HOST:PORT`);
+    throw new CcmError("CONFIG_INVALID", `"${text}" is not HOST:PORT`);
   }
   return { host: m[1] ?? (m[2] === undefined || m[2] === "" ? "0.0.0.0" : m[2]), port };
 }

@@ -5,6 +5,7 @@ import { addCallCommand } from "./commands/call.js";
 import { addHostSimCommand } from "./commands/host-sim.js";
 import { addStartCommand } from "./commands/start.js";
 import { addDemoCommand } from "./commands/demo.js";
+import { addBrokerCommand } from "./commands/broker.js";
 import { addConfigCommands } from "./commands/config.js";
 
 /** Builds the program; exported so docs/cli.md can be generated from it. */
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   addStartCommand(program);
   addCallCommand(program);
   addHostSimCommand(program);
+  addBrokerCommand(program);
   addConfigCommands(program);
   return program;
 }

@@ -32,6 +32,17 @@ test("ccm demo starts the CCM and a simulated host, prints how to call it, and t
   assert.equal(ws.stdout, "3\n", ws.stderr);
   await runCli(["--port", port, "call", "Shadow.Delta", '{"on":true}']);
   await until(() => out.includes('host got Shadow.Delta {"on":true}'), "the host to get the delta");
+  // The shadow: the CCM is its authority; a desired state differing from the host's report reaches it.
+  const update = await fetch(`${url}/rpc/Shadow.Update`, {
+    method: "POST",
+    body: JSON.stringify({ state: { desired: { on: false } } }),
+  });
+  assert.equal(update.status, 200);
+  await until(() => out.includes('host got Shadow.Delta {"on":false}'), "the shadow's delta at the host");
+  const mqttPort = /--port (mqtt:\/\/127\.0\.0\.1:\d+\/ccm_demo) call/.exec(out)?.[1];
+  assert.ok(mqttPort !== undefined, out);
+  const overMqtt = await runCli(["--port", mqttPort, "call", "Sum", "[1,1]"]);
+  assert.equal(overMqtt.stdout, "2\n", overMqtt.stderr);
 
   const exited = new Promise<number | null>((resolve) => demo.once("exit", resolve));
   demo.kill("SIGINT");
