@@ -7,19 +7,14 @@ import mqtt, { type MqttClient } from "mqtt";
 import type { CcmConfig } from "../config/schema.js";
 import { CcmError, errorMessage } from "../errors.js";
 import type { Logger } from "../log/logger.js";
+import { Backoff } from "../util/backoff.js";
+import { ONLINE, brokerUrl, connectOptions } from "./mqtt-options.js";
 
 export interface MqttConnectionEvents {
   /** Connected, and every filter subscribed (SUBACKs in). */
   up: [];
   down: [reason: string];
   message: [topic: string, payload: Buffer];
-}
-
-/** `HOST:PORT` (1883 when no port) or a URL with a scheme, as a broker URL. */
-export function brokerUrl(server: string): string {
-  if (server.trim() === "") throw new CcmError("CONFIG_INVALID", "mqtt.server is empty: give HOST:PORT");
-  if (/^[a-z]+:\/\//i.test(server)) return server;
-  return /:\d+$/.test(server) ? `mqtt://${server}` : `mqtt://${server}:1883`;
 }
 
 /** An MQTT client connection that keeps itself up. */
@@ -30,6 +25,8 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
   private readonly clientId: string;
   private readonly logger: Logger;
   private subscribed = false;
+  /** The last connection error (TLS refusal, bad credentials…), empty once connected. */
+  lastError = "";
 
   constructor(config: CcmConfig["mqtt"], deviceId: string, logger: Logger) {
     super();
@@ -43,23 +40,24 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
     return this.client?.connected === true && this.subscribed;
   }
 
-  /** Starts connecting; never throws for an unreachable broker (it keeps trying). */
+  /**
+   * Starts connecting; never throws for an unreachable broker (it keeps trying, with jittered
+   * exponential backoff from mqtt.reconnect_min_ms to reconnect_max_ms). Throws CONFIG_INVALID for
+   * unusable settings (no server, a certificate file that cannot be read).
+   */
   start(): void {
-    const url = brokerUrl(this.config.server);
     const c = this.config;
-    this.client = mqtt.connect(url, {
-      clientId: this.clientId,
-      keepalive: c.keepalive,
-      clean: c.clean_session,
-      reconnectPeriod: 1000,
-      connectTimeout: 10_000,
-      resubscribe: false,
-      ...(c.user === "" ? {} : { username: c.user }),
-      ...(c.pass === "" ? {} : { password: c.pass }),
-    });
+    const url = brokerUrl(c);
+    const options = connectOptions(c, this.clientId);
+    const backoff = new Backoff(c.reconnect_min_ms, c.reconnect_max_ms);
+    this.client = mqtt.connect(url, options);
     const client = this.client;
     client.on("connect", () => {
+      backoff.reset();
+      this.lastError = "";
+      client.options.reconnectPeriod = c.reconnect_min_ms;
       this.logger.info(`connected to ${url} as ${this.clientId}`);
+      if (c.will_topic !== "") client.publish(c.will_topic, ONLINE, { qos: 1, retain: c.will_retain });
       const filters = Object.fromEntries([...this.filters].map(([f, qos]) => [f, { qos }]));
       if (this.filters.size === 0) {
         this.subscribed = true;
@@ -76,12 +74,15 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
       });
     });
     client.on("close", () => {
+      // mqtt.js reads reconnectPeriod when it schedules the next attempt: make it back off, jittered.
+      client.options.reconnectPeriod = backoff.next();
       if (!this.subscribed) return;
       this.subscribed = false;
       this.emit("down", `${url} closed`);
     });
     client.on("error", (e) => {
-      this.logger.debug(`${url}: ${errorMessage(e)}`);
+      if (this.lastError !== errorMessage(e)) this.logger.warn(`${url}: ${errorMessage(e)}`);
+      this.lastError = errorMessage(e);
     });
     client.on("message", (topic, payload) => {
       this.emit("message", topic, payload);

@@ -168,12 +168,14 @@ export class Daemon {
 
   /**
    * Starts serving: opens the host UART (retrying until it opens) and the RPC channels.
-   * Rejects when the HTTP address cannot be bound, having stopped what it had started.
+   * Rejects when the HTTP address cannot be bound or the MQTT settings are unusable, having
+   * stopped what it had started.
    */
   async start(): Promise<void> {
     this.logger.info(`ccm ${this.deviceId} starting; host port ${this.config.host.port || "(none)"}`);
     try {
       await this.channels.start();
+      this.mqtt?.start();
     } catch (e) {
       await this.stop();
       throw e;
@@ -185,7 +187,6 @@ export class Daemon {
     }
     this.configServices.start();
     this.shadow?.start();
-    this.mqtt?.start();
   }
 
   /** Where the HTTP/WebSocket RPC server listens, once started: `http://127.0.0.1:8000`. */

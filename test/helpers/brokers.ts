@@ -55,13 +55,23 @@ export async function startAedes(t: TestContext): Promise<TestBroker> {
  * Mosquitto on a free port, anonymous access on 127.0.0.1 only. With `persistence`, sessions and
  * their queued messages survive a restart (saved on SIGTERM), as on a production broker.
  */
-export async function startMosquitto(t: TestContext, o: { persistence?: boolean } = {}): Promise<TestBroker> {
+export async function startMosquitto(
+  t: TestContext,
+  o: {
+    persistence?: boolean;
+    tls?: { ca: string; cert: string; key: string; requireClientCert: boolean };
+  } = {},
+): Promise<TestBroker> {
   const dir = await mkdtemp(join(tmpdir(), "ccm-mosquitto-"));
   const port = await freePort();
   const conf = join(dir, "mosquitto.conf");
   const persistence =
     o.persistence === true ? `persistence true\npersistence_location ${dir}/\n` : "persistence false\n";
-  await writeFile(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n${persistence}`);
+  const tls =
+    o.tls === undefined
+      ? ""
+      : `cafile ${o.tls.ca}\ncertfile ${o.tls.cert}\nkeyfile ${o.tls.key}\nrequire_certificate ${String(o.tls.requireClientCert)}\n`;
+  await writeFile(conf, `listener ${port} 127.0.0.1\n${tls}allow_anonymous true\n${persistence}`);
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     const c = spawn("mosquitto", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
