@@ -139,7 +139,31 @@ export class Daemon {
     registerRpcBuiltins(this.registry, {
       extraNames: (ctx) => (ctx.channel === HOST_CHANNEL ? [] : (host.info.methods ?? [])),
     });
-    registerSysMethods(this.registry, { deviceId: this.deviceId, host: this.host, startedAt: Date.now() });
+    registerSysMethods(this.registry, {
+      deviceId: this.deviceId,
+      host: this.host,
+      startedAt: Date.now(),
+      sections: {
+        mqtt: () =>
+          this.mqtt === undefined
+            ? undefined
+            : {
+                connected: this.mqtt.connected,
+                server: options.config.mqtt.server,
+                error: this.mqtt.lastError === "" ? undefined : this.mqtt.lastError,
+                outbox: this.mqttBridge?.outbox.size,
+                stats: this.mqttBridge?.stats,
+              },
+        shadow: () =>
+          this.shadow === undefined
+            ? undefined
+            : { backend: this.shadow.backend.kind, deltas: this.shadow.deltas },
+        inbox: () =>
+          this.inbox.size === 0 && this.inbox.dropped === 0
+            ? undefined
+            : { size: this.inbox.size, dropped: this.inbox.dropped },
+      },
+    });
     this.configServices = setupConfig({
       registry: this.registry,
       auth: this.auth,

@@ -8,6 +8,8 @@ export interface SysDeps {
   deviceId: string;
   host: HostLink;
   startedAt: number;
+  /** More sections (`mqtt`, `shadow`): each a function giving its status now, or undefined. */
+  sections?: Record<string, () => unknown>;
 }
 
 /** Memory figures cost a syscall each (~10 µs): read at most once a second, not per call. */
@@ -31,10 +33,10 @@ export function registerSysMethods(registry: MethodRegistry, deps: SysDeps): voi
   registry.register({
     name: "Sys.GetInfo",
     description:
-      "The CCM's id, version, uptime, memory, and its host link: state, what the host said, counters.",
+      "The CCM's id, version, uptime, memory, its host link (state, what the host said, counters), MQTT and shadow status.",
     handler: () => {
       const host = deps.host;
-      return {
+      const info: Record<string, unknown> = {
         id: deps.deviceId,
         app: "ccm",
         fw_version: VERSION,
@@ -51,6 +53,11 @@ export function registerSysMethods(registry: MethodRegistry, deps: SysDeps): voi
           stats: host.stats,
         },
       };
+      for (const [name, section] of Object.entries(deps.sections ?? {})) {
+        const value = section();
+        if (value !== undefined) info[name] = value;
+      }
+      return info;
     },
   });
 }

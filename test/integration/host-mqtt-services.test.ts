@@ -36,6 +36,14 @@ test("the host's MQTT.Pub reaches mosquitto_sub, and MQTT.Sub brings matching me
   sim.notify("MQTT.Pub", { topic: "ccm/data", message: 12345 });
   await until(() => sub.messages.length === 2, "both messages at mosquitto_sub");
   assert.deepEqual(sub.messages, ["ccm/data hello", "ccm/data 12345"]);
+  const info = (await sim.call("Sys.GetInfo", undefined, 3000)) as {
+    mqtt: { connected: boolean; outbox: number; stats: { published: number } };
+    shadow: { backend: string };
+  };
+  assert.equal(info.mqtt.connected, true);
+  assert.equal(info.mqtt.outbox, 0);
+  assert.ok(info.mqtt.stats.published >= 1);
+  assert.equal(info.shadow.backend, "private");
 
   const got: unknown[] = [];
   sim.on("notification", (method, params) => {
