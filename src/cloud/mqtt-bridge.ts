@@ -30,6 +30,11 @@ export interface MqttBridgeOptions {
   /** Most QoS 1 messages kept on disk while the broker is away. */
   queueMax: number;
   logger: Logger;
+  /**
+   * Throws a CcmError for a topic the cloud would refuse (Azure IoT Hub closes the connection on a
+   * publish outside `devices/{id}/messages/events/`): refused before it reaches the cloud.
+   */
+  checkTopic?: (topic: string, op: "publish" | "subscribe") => void;
 }
 
 /** Counters shown in Sys.GetInfo. */
@@ -97,6 +102,7 @@ export class MqttBridge {
   /** Publishes for the host: now, into the outbox (QoS 1 while away), or nowhere (QoS 0 while away). */
   publish(topic: string, message: unknown, qos: 0 | 1, retain: boolean): "sent" | "queued" | "dropped" {
     checkTopicName(topic);
+    this.o.checkTopic?.(topic, "publish");
     // JSON.stringify gives undefined for a value JSON cannot hold (no message was given).
     const payload = typeof message === "string" ? message : (JSON.stringify(message) as string | undefined);
     if (payload === undefined) throw new CcmError("RPC_INVALID_PARAMS", "message is required");
@@ -167,6 +173,7 @@ export class MqttBridge {
       params: SubParams,
       handler: async (p) => {
         checkTopicFilter(p.topic);
+        this.o.checkTopic?.(p.topic, "subscribe");
         this.subs.set(p.topic, p.qos ?? 1);
         this.saveSubs();
         await this.o.connection.subscribe(p.topic, p.qos ?? 1);

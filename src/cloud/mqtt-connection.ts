@@ -28,9 +28,21 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
   /** The last connection error (TLS refusal, bad credentials…), empty once connected. */
   lastError = "";
 
-  constructor(config: CcmConfig["mqtt"], deviceId: string, logger: Logger) {
+  private readonly password: (() => string | undefined) | undefined;
+
+  /**
+   * `password`, when given, is asked before every connect (a short-lived token such as Azure's SAS
+   * token is made fresh each time) and replaces mqtt.pass.
+   */
+  constructor(
+    config: CcmConfig["mqtt"],
+    deviceId: string,
+    logger: Logger,
+    o: { password?: () => string | undefined } = {},
+  ) {
     super();
     this.config = config;
+    this.password = o.password;
     this.clientId = config.client_id === "" ? deviceId : config.client_id;
     this.logger = logger;
   }
@@ -49,6 +61,8 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
     const c = this.config;
     const url = brokerUrl(c);
     const options = connectOptions(c, this.clientId);
+    const fresh = this.password?.();
+    if (fresh !== undefined) options.password = fresh;
     const backoff = new Backoff(c.reconnect_min_ms, c.reconnect_max_ms);
     this.client = mqtt.connect(url, options);
     const client = this.client;
@@ -76,6 +90,8 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
     client.on("close", () => {
       // mqtt.js reads reconnectPeriod when it schedules the next attempt: make it back off, jittered.
       client.options.reconnectPeriod = backoff.next();
+      const again = this.password?.();
+      if (again !== undefined) client.options.password = again;
       if (!this.subscribed) return;
       this.subscribed = false;
       this.emit("down", `${url} closed`);

@@ -39,7 +39,11 @@ export function connectOptions(c: CcmConfig["mqtt"], clientId: string): IClientO
     reconnectPeriod: c.reconnect_min_ms,
     connectTimeout: 10_000,
     resubscribe: false,
+    protocolVersion: c.protocol_version === 5 ? 5 : 4,
   };
+  // In MQTT 5 a session ends with the connection unless it is given an expiry.
+  if (c.protocol_version === 5 && !c.clean_session)
+    o.properties = { sessionExpiryInterval: c.session_expiry };
   if (c.user !== "") o.username = c.user;
   if (c.pass !== "") o.password = c.pass;
   if (c.ssl_ca !== "") o.ca = pem(c.ssl_ca, "mqtt.ssl_ca");

@@ -12,6 +12,13 @@ export const MqttSection = section(
     pass: secret("MQTT password."),
     keepalive: int(60, "Keepalive interval in seconds; 0 disables.", 0, 65535),
     clean_session: bool(true, "Start a clean session on every connect."),
+    protocol_version: int(4, "MQTT protocol: 4 (3.1.1) or 5.", 4, 5),
+    session_expiry: int(
+      86400,
+      "MQTT 5 with clean_session=false: seconds the broker keeps the session after a disconnect.",
+      0,
+      4294967295,
+    ),
     ssl_ca: str("", "PEM file of the CA(s) the broker's certificate must chain to; set: TLS."),
     ssl_cert: str("", "PEM file of the client certificate (mutual TLS, e.g. AWS IoT)."),
     ssl_key: str("", "PEM file of the client certificate's private key.", { "x-secret": true }),
@@ -52,6 +59,12 @@ export const AzureSection = section(
     device_id: str("", "Device id registered in the hub; empty: the device id."),
     access_key: secret("Symmetric key of the device (SAS tokens are derived from it)."),
     cs: secret("Device connection string; overrides host_name, device_id and access_key when set."),
+    sas_ttl: int(
+      3600,
+      "Lifetime of each SAS token in seconds (a fresh one is made for every connect).",
+      60,
+      31_536_000,
+    ),
   },
   REBOOT,
 );

@@ -6,6 +6,7 @@ import { RpcAuth, parseAcl, parseHtdigest } from "../rpc/auth.js";
 import type { CallContext } from "../rpc/registry.js";
 import type { RpcErrorObject, RequestFrame } from "../rpc/frame.js";
 import { HOST_CHANNEL } from "./host-link.js";
+import { AZURE_CHANNEL } from "../cloud/azure-methods.js";
 
 function read(file: string, what: string): string {
   try {
@@ -25,7 +26,9 @@ export function createAuth(rpc: CcmConfig["rpc"]): RpcAuth {
     algorithm: rpc.auth_algo,
     users,
     acl,
-    trusted: [HOST_CHANNEL],
+    // The host's own UART, and clouds that authenticated the caller themselves (IoT Hub's
+    // service credentials for a direct method).
+    trusted: [HOST_CHANNEL, AZURE_CHANNEL],
   });
 }
 

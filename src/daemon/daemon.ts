@@ -21,6 +21,8 @@ import { MqttConnection } from "../cloud/mqtt-connection.js";
 import { MqttBridge } from "../cloud/mqtt-bridge.js";
 import { HostInbox } from "./host-inbox.js";
 import { createShadow } from "./shadow-setup.js";
+import { cloudMqtt } from "./cloud-setup.js";
+import { AzureDirectMethods } from "../cloud/azure-methods.js";
 import type { ShadowService } from "../shadow/service.js";
 import { registerSysMethods } from "./sys.js";
 import { VERSION } from "../version.js";
@@ -62,6 +64,8 @@ export class Daemon {
   readonly inbox: HostInbox;
   /** Shadow.* and deltas to the host (`shadow.enable`). */
   readonly shadow: ShadowService | undefined;
+  /** Azure IoT Hub direct methods as RPC calls (`azure.enable`). */
+  readonly directMethods: AzureDirectMethods | undefined;
   /** Config store, Config.* methods, provisioning. */
   readonly configServices: ConfigServices;
 
@@ -107,9 +111,13 @@ export class Daemon {
       });
     }
     this.inbox = new HostInbox(this.host, options.config.host.inbox_max, log.child("host"));
-    if (options.config.mqtt.enable) {
-      this.mqtt = new MqttConnection(options.config.mqtt, this.deviceId, log.child("mqtt"));
+    const cloud = cloudMqtt(options.config, this.deviceId);
+    if (cloud.mqtt.enable) {
+      this.mqtt = new MqttConnection(cloud.mqtt, this.deviceId, log.child("mqtt"), {
+        ...(cloud.password === undefined ? {} : { password: cloud.password }),
+      });
       this.mqttBridge = new MqttBridge({
+        ...(cloud.checkTopic === undefined ? {} : { checkTopic: cloud.checkTopic }),
         connection: this.mqtt,
         registry: this.registry,
         host: this.inbox,
@@ -128,6 +136,8 @@ export class Daemon {
       inbox: this.inbox,
       logger: log.child("shadow"),
     });
+    if (options.config.azure.enable && this.mqtt !== undefined)
+      this.directMethods = new AzureDirectMethods({ mqtt: this.mqtt, server: this.server });
     this.channels = new RpcChannels({
       config: options.config,
       deviceId: this.deviceId,
@@ -149,7 +159,7 @@ export class Daemon {
             ? undefined
             : {
                 connected: this.mqtt.connected,
-                server: options.config.mqtt.server,
+                server: cloud.mqtt.server,
                 error: this.mqtt.lastError === "" ? undefined : this.mqtt.lastError,
                 outbox: this.mqttBridge?.outbox.size,
                 stats: this.mqttBridge?.stats,
@@ -200,6 +210,7 @@ export class Daemon {
     try {
       await this.channels.start();
       this.mqtt?.start();
+      this.directMethods?.start();
     } catch (e) {
       await this.stop();
       throw e;
@@ -227,6 +238,7 @@ export class Daemon {
     await this.rpcUart?.link.stop();
     await this.channels.stop();
     this.shadow?.stop();
+    this.directMethods?.stop();
     await this.mqtt?.stop();
     this.logger.info("stopped");
   }

@@ -38,7 +38,8 @@ export class RpcChannels {
     }
     const mqtt = o.mqtt;
     if (mqtt !== undefined) {
-      if (rpc.mqtt.enable) {
+      // IoT Hub refuses other topics: direct methods are its RPC channel.
+      if (rpc.mqtt.enable && !o.config.azure.enable) {
         const qos = rpc.mqtt.qos === 0 ? 0 : 1;
         const channel = new MqttRpcChannel({
           deviceId: o.deviceId,

@@ -4,6 +4,7 @@ import type { CcmConfig } from "../config/schema.js";
 import type { Logger } from "../log/logger.js";
 import type { MethodRegistry } from "../rpc/registry.js";
 import { AwsShadowClient } from "../shadow/aws-client.js";
+import { AzureTwin } from "../shadow/azure-twin.js";
 import { PrivateShadow } from "../shadow/private-shadow.js";
 import { ShadowService, defaultShadowPrefix } from "../shadow/service.js";
 import type { HostInbox } from "./host-inbox.js";
@@ -23,16 +24,18 @@ export function createShadow(o: {
   const thing = c.aws.thing_name === "" ? o.deviceId : c.aws.thing_name;
   const prefix = c.shadow.topic_prefix === "" ? defaultShadowPrefix(thing) : c.shadow.topic_prefix;
   const backend =
-    c.aws.enable && o.mqtt !== undefined
-      ? new AwsShadowClient({ mqtt: o.mqtt, prefix, logger: o.logger })
-      : new PrivateShadow({
-          dataDir: o.dataDir,
-          prefix,
-          limits: { maxBytes: c.shadow.max_bytes, maxDepth: c.shadow.max_depth },
-          mqtt: o.mqtt,
-          logger: o.logger,
-        });
-  o.logger.info(`shadow: ${backend.kind} on ${prefix}`);
+    c.azure.enable && o.mqtt !== undefined
+      ? new AzureTwin({ mqtt: o.mqtt, logger: o.logger })
+      : c.aws.enable && o.mqtt !== undefined
+        ? new AwsShadowClient({ mqtt: o.mqtt, prefix, logger: o.logger })
+        : new PrivateShadow({
+            dataDir: o.dataDir,
+            prefix,
+            limits: { maxBytes: c.shadow.max_bytes, maxDepth: c.shadow.max_depth },
+            mqtt: o.mqtt,
+            logger: o.logger,
+          });
+  o.logger.info(`shadow: ${backend.kind}${backend.kind === "azure" ? " twin" : ` on ${prefix}`}`);
   return new ShadowService({
     backend,
     registry: o.registry,
