@@ -7,6 +7,8 @@ import { addStartCommand } from "./commands/start.js";
 import { addDemoCommand } from "./commands/demo.js";
 import { addBrokerCommand } from "./commands/broker.js";
 import { addConfigCommands } from "./commands/config.js";
+import { addFsCommands } from "./commands/fs.js";
+import { addCloudSetupCommands } from "./commands/cloud-setup.js";
 
 /** Builds the program; exported so docs/cli.md can be generated from it. */
 export function buildProgram(): Command {
@@ -33,5 +35,7 @@ export function buildProgram(): Command {
   addHostSimCommand(program);
   addBrokerCommand(program);
   addConfigCommands(program);
+  addFsCommands(program);
+  addCloudSetupCommands(program);
   return program;
 }

@@ -22,6 +22,7 @@ import { MqttBridge } from "../cloud/mqtt-bridge.js";
 import { HostInbox } from "./host-inbox.js";
 import { createShadow } from "./shadow-setup.js";
 import { cloudMqtt } from "./cloud-setup.js";
+import { fsRoot, registerFsMethods } from "./fs-service.js";
 import { AzureDirectMethods } from "../cloud/azure-methods.js";
 import type { ShadowService } from "../shadow/service.js";
 import { registerSysMethods } from "./sys.js";
@@ -111,7 +112,8 @@ export class Daemon {
       });
     }
     this.inbox = new HostInbox(this.host, options.config.host.inbox_max, log.child("host"));
-    const cloud = cloudMqtt(options.config, this.deviceId);
+    const cloud = cloudMqtt(options.config, this.deviceId, fsRoot(options.dataDir));
+    registerFsMethods(this.registry, fsRoot(options.dataDir));
     if (cloud.mqtt.enable) {
       this.mqtt = new MqttConnection(cloud.mqtt, this.deviceId, log.child("mqtt"), {
         ...(cloud.password === undefined ? {} : { password: cloud.password }),

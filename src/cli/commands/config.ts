@@ -40,7 +40,11 @@ interface SetFlags {
 }
 
 /** Config.Get, typed change, Config.Set with save/reboot; Config.Save when the device did not save (old firmware). */
-async function configSet(client: RpcClient, assignments: readonly string[], flags: SetFlags): Promise<void> {
+export async function configSet(
+  client: RpcClient,
+  assignments: readonly string[],
+  flags: SetFlags,
+): Promise<void> {
   const tree = await client.call("Config.Get");
   let delta: Tree = {};
   for (const a of assignments) delta = merge(delta, typedAssignment(a, tree));
