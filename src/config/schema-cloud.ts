@@ -75,6 +75,11 @@ export const DashSection = section(
     enable: bool(false, "Connect to mDash (shadow, remote RPC, OTA from the dashboard)."),
     server: str("wss://mdash.net/api/v2/rpc", "mDash RPC endpoint."),
     token: secret("Device access token from the dashboard."),
+    ssl_ca: str(
+      "",
+      "PEM file of the CA(s) the dashboard's certificate must chain to; empty: the system's roots.",
+    ),
+    heartbeat_s: int(60, "Seconds between Dash.Heartbeat calls.", 5, 86400),
   },
   REBOOT,
 );

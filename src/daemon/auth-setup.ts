@@ -7,6 +7,7 @@ import type { CallContext } from "../rpc/registry.js";
 import type { RpcErrorObject, RequestFrame } from "../rpc/frame.js";
 import { HOST_CHANNEL } from "./host-link.js";
 import { AZURE_CHANNEL } from "../cloud/azure-methods.js";
+import { DASH_CHANNEL } from "../cloud/dash.js";
 
 function read(file: string, what: string): string {
   try {
@@ -27,8 +28,8 @@ export function createAuth(rpc: CcmConfig["rpc"]): RpcAuth {
     users,
     acl,
     // The host's own UART, and clouds that authenticated the caller themselves (IoT Hub's
-    // service credentials for a direct method).
-    trusted: [HOST_CHANNEL, AZURE_CHANNEL],
+    // service credentials for a direct method, the dashboard's own users and API keys).
+    trusted: [HOST_CHANNEL, AZURE_CHANNEL, DASH_CHANNEL],
   });
 }
 

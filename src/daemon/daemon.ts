@@ -24,6 +24,7 @@ import { createShadow } from "./shadow-setup.js";
 import { cloudMqtt } from "./cloud-setup.js";
 import { fsRoot, registerFsMethods } from "./fs-service.js";
 import { AzureDirectMethods } from "../cloud/azure-methods.js";
+import { DASH_CHANNEL, DashConnection } from "../cloud/dash.js";
 import type { ShadowService } from "../shadow/service.js";
 import { registerSysMethods } from "./sys.js";
 import { VERSION } from "../version.js";
@@ -65,6 +66,8 @@ export class Daemon {
   readonly inbox: HostInbox;
   /** Shadow.* and deltas to the host (`shadow.enable`). */
   readonly shadow: ShadowService | undefined;
+  /** The mDash-style dashboard connection (`dash.enable`). */
+  readonly dash: DashConnection | undefined;
   /** Azure IoT Hub direct methods as RPC calls (`azure.enable`). */
   readonly directMethods: AzureDirectMethods | undefined;
   /** Config store, Config.* methods, provisioning. */
@@ -129,7 +132,26 @@ export class Daemon {
         logger: log.child("mqtt"),
       });
     }
+    if (options.config.dash.enable) {
+      const d = options.config.dash;
+      this.dash = new DashConnection({
+        url: d.server,
+        token: d.token,
+        deviceId: this.deviceId,
+        server: this.server,
+        info: () =>
+          this.registry
+            .get("Sys.GetInfo")
+            ?.handler(undefined, { channel: DASH_CHANNEL, frame: { method: "Sys.GetInfo" } }),
+        logger: log.child("dash"),
+        heartbeatMs: d.heartbeat_s * 1000,
+        ca: d.ssl_ca,
+        reconnectMinMs: options.config.mqtt.reconnect_min_ms,
+        reconnectMaxMs: options.config.mqtt.reconnect_max_ms,
+      });
+    }
     this.shadow = createShadow({
+      dash: this.dash,
       config: options.config,
       deviceId: this.deviceId,
       dataDir: options.dataDir,
@@ -165,6 +187,14 @@ export class Daemon {
                 error: this.mqtt.lastError === "" ? undefined : this.mqtt.lastError,
                 outbox: this.mqttBridge?.outbox.size,
                 stats: this.mqttBridge?.stats,
+              },
+        dash: () =>
+          this.dash === undefined
+            ? undefined
+            : {
+                connected: this.dash.online,
+                server: options.config.dash.server,
+                error: this.dash.lastError === "" ? undefined : this.dash.lastError,
               },
         shadow: () =>
           this.shadow === undefined
@@ -213,6 +243,7 @@ export class Daemon {
       await this.channels.start();
       this.mqtt?.start();
       this.directMethods?.start();
+      this.dash?.start();
     } catch (e) {
       await this.stop();
       throw e;
@@ -241,6 +272,7 @@ export class Daemon {
     await this.channels.stop();
     this.shadow?.stop();
     this.directMethods?.stop();
+    await this.dash?.stop();
     await this.mqtt?.stop();
     this.logger.info("stopped");
   }
