@@ -19,6 +19,7 @@ const BENCHES = {
   "rpc-dispatch": { file: "rpc-dispatch.ts", timeoutMs: 60_000 },
   "pty-roundtrip": { file: "pty-roundtrip.ts", timeoutMs: 60_000 },
   "remote-rpc": { file: "remote-rpc.ts", timeoutMs: 120_000 },
+  mqtt: { file: "mqtt.ts", timeoutMs: 240_000 },
 } as const;
 type BenchName = keyof typeof BENCHES;
 

@@ -31,6 +31,15 @@ export interface PrivateShadowOptions {
   now?: () => number;
 }
 
+type UpdateAnswer =
+  { ok: true; accepted: JsonObject } | { ok: false; error: { code: number; message: string } };
+
+/** An answer waiting for the group commit: `fail` (if any) is used when the save failed. */
+interface Pending {
+  ok: () => void;
+  fail?: (message: string) => void;
+}
+
 interface Stored {
   doc: ShadowDocument | null;
   /** Kept after a delete: a recreated shadow continues the version (AWS). */
@@ -41,6 +50,11 @@ interface Stored {
 export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements ShadowBackend {
   readonly kind = "private";
   private stored: Stored;
+  /** What is on disk: `stored` goes back to it when a save fails. */
+  private committed: Stored;
+  private dirty = false;
+  private flushing = false;
+  private answers: Pending[] = [];
   private readonly o: PrivateShadowOptions;
   private readonly file: string;
   private readonly now: () => number;
@@ -54,6 +68,7 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
     this.now = o.now ?? (() => Math.floor(Date.now() / 1000));
     this.file = join(o.dataDir, "shadow.json");
     this.stored = this.load();
+    this.committed = this.stored;
   }
 
   start(): void {
@@ -68,8 +83,12 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
   }
 
   update(request: JsonObject): Promise<JsonObject> {
-    const r = this.applyAndPublish(JSON.stringify(request));
-    return r.ok ? Promise.resolve(r.accepted) : Promise.reject(rejected(r.error));
+    return new Promise((resolve, reject) => {
+      this.applyAndPublish(JSON.stringify(request), (r) => {
+        if (r.ok) resolve(r.accepted);
+        else reject(rejected(r.error));
+      });
+    });
   }
 
   get(): Promise<JsonObject> {
@@ -93,35 +112,95 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
     else if (topic === `${prefix}/delete`) this.delete(payload);
   }
 
-  private applyAndPublish(
-    payload: string,
-  ): { ok: true; accepted: JsonObject } | { ok: false; error: { code: number; message: string } } {
+  /**
+   * Applies an update in memory; its answers go out after the next group commit (every update that
+   * arrived in the same turn of the event loop is saved with one fsynced write, then answered).
+   */
+  private applyAndPublish(payload: string, done?: (r: UpdateAnswer) => void): void {
     const now = this.now();
     const current =
       this.stored.doc ??
       (this.stored.version > 0 ? { state: {}, metadata: {}, version: this.stored.version } : undefined);
     const r = applyUpdate(current, payload, now, this.o.limits);
     if (!r.ok) {
-      this.publish("update/rejected", r.error);
-      return r;
+      this.later({
+        ok: () => {
+          this.publish("update/rejected", r.error);
+          done?.(r);
+        },
+      });
+      return;
     }
     this.stored = { doc: r.doc, version: r.doc.version };
-    this.save();
-    this.publish("update/accepted", r.result.accepted);
-    this.publish("update/documents", r.result.documents);
-    if (r.result.delta !== undefined) {
-      this.publish("update/delta", r.result.delta);
-      const state = r.result.delta.state as JsonObject;
-      this.emit("delta", state, r.doc.version);
+    this.dirty = true;
+    this.later({
+      ok: () => {
+        this.publish("update/accepted", r.result.accepted);
+        this.publish("update/documents", r.result.documents);
+        if (r.result.delta !== undefined) {
+          this.publish("update/delta", r.result.delta);
+          const state = r.result.delta.state as JsonObject;
+          this.emit("delta", state, r.doc.version);
+        }
+        done?.({ ok: true, accepted: r.result.accepted });
+      },
+      fail: (message) => {
+        const error = { code: 500, message, timestamp: now };
+        this.publish("update/rejected", error);
+        done?.({ ok: false, error });
+      },
+    });
+  }
+
+  /** Queues an answer for after the next save; schedules that save. */
+  private later(answer: Pending): void {
+    this.answers.push(answer);
+    if (this.flushing) return;
+    this.flushing = true;
+    setImmediate(() => {
+      this.flush();
+    });
+  }
+
+  /** The group commit: one save for every change made since the last one, then the answers. */
+  private flush(): void {
+    this.flushing = false;
+    const answers = this.answers;
+    this.answers = [];
+    let failure: string | undefined;
+    if (this.dirty) {
+      this.dirty = false;
+      try {
+        this.save();
+        this.committed = this.stored;
+      } catch (e) {
+        failure = `the shadow could not be saved: ${(e as Error).message}`;
+        this.o.logger.error(failure);
+        this.stored = this.committed;
+      }
     }
-    return { ok: true, accepted: r.result.accepted };
+    for (const a of answers) {
+      if (failure !== undefined && a.fail !== undefined) a.fail(failure);
+      else a.ok();
+    }
   }
 
   private answerGet(payload: string): void {
     const token = clientTokenOf(payload);
     const doc = this.stored.doc;
-    if (doc === null) this.publish("get/rejected", { ...this.notFound(), ...token });
-    else this.publish("get/accepted", getDocument(doc, this.now(), token.clientToken));
+    // Answered in turn with the updates before it, once they are saved.
+    const answer =
+      doc === null
+        ? () => {
+            this.publish("get/rejected", { ...this.notFound(), ...token });
+          }
+        : (() => {
+            const d = getDocument(doc, this.now(), token.clientToken);
+            return () => {
+              this.publish("get/accepted", d);
+            };
+          })();
+    this.later({ ok: answer });
   }
 
   private delete(payload: string): void {
@@ -132,8 +211,16 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
     }
     const version = this.stored.doc.version;
     this.stored = { doc: null, version };
-    this.save();
-    this.publish("delete/accepted", { version, timestamp: this.now(), ...token });
+    this.dirty = true;
+    const timestamp = this.now();
+    this.later({
+      ok: () => {
+        this.publish("delete/accepted", { version, timestamp, ...token });
+      },
+      fail: (message) => {
+        this.publish("delete/rejected", { code: 500, message, timestamp, ...token });
+      },
+    });
   }
 
   private notFound(): { code: number; message: string; timestamp: number } {
