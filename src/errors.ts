@@ -38,6 +38,8 @@ const catalogue = {
   NETWORK_FAILED: { rpcCode: -32006, retryable: true },
   /** The shadow refused an update or get; `rpcCode` is its HTTP-style code (400, 404, 409, 413). */
   SHADOW_REJECTED: { rpcCode: 400, retryable: false },
+  /** A firmware update could not be received, verified or applied; the message says which. */
+  OTA_FAILED: { rpcCode: -32010, retryable: false },
 } as const;
 
 /** Every error code ccm can raise. */

@@ -25,6 +25,7 @@ export class ShadowService {
   /** Whoever keeps the shadow. */
   readonly backend: ShadowBackend;
   private readonly o: ShadowServiceOptions;
+  private readonly filters: ((delta: JsonObject) => JsonObject)[] = [];
 
   constructor(o: ShadowServiceOptions) {
     this.o = o;
@@ -81,7 +82,18 @@ export class ShadowService {
     this.o.backend.stop();
   }
 
-  private sendDelta(state: JsonObject): void {
+  /**
+   * Lets the CCM take its own keys out of a delta before the host sees it (`ota`: an update to
+   * apply). `filter` returns what is left for the host.
+   */
+  addDeltaFilter(filter: (delta: JsonObject) => JsonObject): void {
+    this.filters.push(filter);
+  }
+
+  private sendDelta(delta: JsonObject): void {
+    let state = delta;
+    for (const f of this.filters) state = f(state);
+    if (Object.keys(state).length === 0) return;
     this.deltas++;
     try {
       this.o.deliver("Shadow.Delta", state);
