@@ -9,6 +9,7 @@ import { addBrokerCommand } from "./commands/broker.js";
 import { addConfigCommands } from "./commands/config.js";
 import { addFsCommands } from "./commands/fs.js";
 import { addCloudSetupCommands } from "./commands/cloud-setup.js";
+import { addOtaCommand } from "./commands/ota.js";
 
 /** Builds the program; exported so docs/cli.md can be generated from it. */
 export function buildProgram(): Command {
@@ -37,5 +38,6 @@ export function buildProgram(): Command {
   addConfigCommands(program);
   addFsCommands(program);
   addCloudSetupCommands(program);
+  addOtaCommand(program);
   return program;
 }
