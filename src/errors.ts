@@ -39,7 +39,13 @@ const catalogue = {
   /** The shadow refused an update or get; `rpcCode` is its HTTP-style code (400, 404, 409, 413). */
   SHADOW_REJECTED: { rpcCode: 400, retryable: false },
   /** A firmware update could not be received, verified or applied; the message says which. */
-  OTA_FAILED: { rpcCode: -32010, retryable: false },
+  OTA_FAILED: { rpcCode: -32013, retryable: false },
+  /** A firmware bundle that is not what it claims: a bad zip, a checksum mismatch, a wrong platform. */
+  BUNDLE_INVALID: { rpcCode: -32010, retryable: false },
+  /** A bundle the trusted keys did not sign (unsigned, wrongly signed, or its manifest changed). */
+  BUNDLE_UNTRUSTED: { rpcCode: -32011, retryable: false },
+  /** A CCM self-update that could not be staged, committed or reverted. */
+  UPDATE_FAILED: { rpcCode: -32012, retryable: false },
 } as const;
 
 /** Every error code ccm can raise. */

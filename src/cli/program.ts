@@ -10,6 +10,7 @@ import { addConfigCommands } from "./commands/config.js";
 import { addFsCommands } from "./commands/fs.js";
 import { addCloudSetupCommands } from "./commands/cloud-setup.js";
 import { addOtaCommand } from "./commands/ota.js";
+import { addFwBundleCommands } from "./commands/fw-bundle.js";
 
 /** Builds the program; exported so docs/cli.md can be generated from it. */
 export function buildProgram(): Command {
@@ -39,5 +40,6 @@ export function buildProgram(): Command {
   addFsCommands(program);
   addCloudSetupCommands(program);
   addOtaCommand(program);
+  addFwBundleCommands(program);
   return program;
 }
