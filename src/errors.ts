@@ -38,6 +38,8 @@ const catalogue = {
   NETWORK_FAILED: { rpcCode: -32006, retryable: true },
   /** The shadow refused an update or get; `rpcCode` is its HTTP-style code (400, 404, 409, 413). */
   SHADOW_REJECTED: { rpcCode: 400, retryable: false },
+  /** Flashing the host failed; `data.step` names the step (sync, get-id, erase, write, verify, go, confirm…). */
+  FLASH_FAILED: { rpcCode: -32008, retryable: true },
 } as const;
 
 /** Every error code ccm can raise. */

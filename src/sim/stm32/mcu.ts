@@ -106,6 +106,11 @@ export class Stm32Mcu extends EventEmitter<Stm32McuEvents> {
     this.nacks.push({ count, command });
   }
 
+  /** Injected NACKs not yet given. */
+  get nacksPending(): number {
+    return this.nacks.reduce((sum, n) => sum + n.count, 0);
+  }
+
   /** Puts the MCU on a UART: bytes reach the application only while it runs. */
   wrap(uart: ByteTransport): ByteTransport {
     return new McuPort(this, uart);
