@@ -7,6 +7,7 @@ import { addStartCommand } from "./commands/start.js";
 import { addDemoCommand } from "./commands/demo.js";
 import { addBrokerCommand } from "./commands/broker.js";
 import { addConfigCommands } from "./commands/config.js";
+import { addFlashCommand } from "./commands/flash.js";
 
 /** Builds the program; exported so docs/cli.md can be generated from it. */
 export function buildProgram(): Command {
@@ -33,5 +34,6 @@ export function buildProgram(): Command {
   addHostSimCommand(program);
   addBrokerCommand(program);
   addConfigCommands(program);
+  addFlashCommand(program);
   return program;
 }
