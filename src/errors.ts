@@ -46,6 +46,8 @@ const catalogue = {
   BUNDLE_UNTRUSTED: { rpcCode: -32011, retryable: false },
   /** A CCM self-update that could not be staged, committed or reverted. */
   UPDATE_FAILED: { rpcCode: -32012, retryable: false },
+  /** Flashing the host failed; `data.step` names the step (sync, get-id, erase, write, verify, go, confirm…). */
+  FLASH_FAILED: { rpcCode: -32008, retryable: true },
 } as const;
 
 /** Every error code ccm can raise. */

@@ -11,6 +11,7 @@ import { addFsCommands } from "./commands/fs.js";
 import { addCloudSetupCommands } from "./commands/cloud-setup.js";
 import { addOtaCommand } from "./commands/ota.js";
 import { addFwBundleCommands } from "./commands/fw-bundle.js";
+import { addFlashCommand } from "./commands/flash.js";
 
 /** Builds the program; exported so docs/cli.md can be generated from it. */
 export function buildProgram(): Command {
@@ -41,5 +42,6 @@ export function buildProgram(): Command {
   addCloudSetupCommands(program);
   addOtaCommand(program);
   addFwBundleCommands(program);
+  addFlashCommand(program);
   return program;
 }

@@ -9,8 +9,10 @@ import { SerialLink } from "../channels/serial-link.js";
 import { MethodRegistry } from "../rpc/registry.js";
 import { RpcPeer } from "../rpc/peer.js";
 import { RpcServer } from "../rpc/server.js";
+import { createTransport } from "../transports/open.js";
 import type { ByteTransport, SerialSettings } from "../transports/transport.js";
 import type { HostBehavior } from "./behaviors.js";
+import type { Stm32Mcu } from "./stm32/mcu.js";
 
 export interface HostSimulatorOptions {
   /** The UART: a serial path (one end of a pty pair) or tcp://host:port. */
@@ -25,6 +27,12 @@ export interface HostSimulatorOptions {
   /** Reopen the port after an unplug (default true). */
   reconnect?: boolean;
   transportFactory?: (path: string, settings: SerialSettings) => ByteTransport;
+  /**
+   * The STM32 this firmware runs on: the UART then also carries its ROM bootloader (entered with
+   * BOOT0 high at reset), the firmware runs only while the MCU runs its application, and
+   * `fw_version` is the one in the flashed image's marker (stm32/image.ts).
+   */
+  mcu?: Stm32Mcu;
 }
 
 export interface HostSimulatorEvents {
@@ -53,12 +61,21 @@ export class HostSimulator extends EventEmitter<HostSimulatorEvents> {
   constructor(options: HostSimulatorOptions) {
     super();
     this.options = options;
+    const mcu = options.mcu;
+    const factory =
+      mcu === undefined
+        ? options.transportFactory
+        : (path: string, settings: SerialSettings) =>
+            mcu.wrap((options.transportFactory ?? createTransport)(path, settings));
     this.link = new SerialLink({
       path: options.port,
       settings: { baudRate: options.baud ?? 115200 },
       answerHandshake: false,
       reconnect: options.reconnect ?? true,
-      ...(options.transportFactory === undefined ? {} : { transportFactory: options.transportFactory }),
+      ...(factory === undefined ? {} : { transportFactory: factory }),
+    });
+    mcu?.on("personality", (p) => {
+      if (p === "app" && this.running) this.reset();
     });
     this.installFirmware();
     const server = new RpcServer(this.registry, {
@@ -104,6 +121,7 @@ export class HostSimulator extends EventEmitter<HostSimulatorEvents> {
     this.running = false;
     for (const entry of this.stack) entry.stop?.();
     await this.link.stop();
+    this.options.mcu?.close();
   }
 
   /** Pushes a behaviour on top of the stack; it sees outgoing lines before older ones. */
@@ -151,6 +169,8 @@ export class HostSimulator extends EventEmitter<HostSimulatorEvents> {
   }
 
   private get fwVersion(): string {
+    const mcu = this.options.mcu;
+    if (mcu !== undefined) return mcu.firmwareVersion ?? "unknown";
     return this.options.fwVersion ?? "1.0";
   }
 

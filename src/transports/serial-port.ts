@@ -229,6 +229,22 @@ export class SerialPortTransport extends EventEmitter<TransportEvents> implement
     }
   }
 
+  /** Asserts (true) or deasserts DTR/RTS through TIOCMSET; fails on a device without modem lines (a pty). */
+  setSignals(signals: { dtr?: boolean; rts?: boolean }): Promise<void> {
+    const port = this.#port;
+    if (port?.isOpen !== true) return Promise.reject(new CcmError("LINK_DOWN", `${this.path} is not open`));
+    return new Promise((resolve, reject) => {
+      port.set(signals, (err) => {
+        if (err) {
+          const message = `cannot set ${Object.keys(signals).join("/").toUpperCase()} on ${this.path}: ${errorMessage(err)}`;
+          reject(new CcmError("BAD_ARGUMENT", message, { cause: err }));
+        } else {
+          resolve();
+        }
+      });
+    });
+  }
+
   async #openPort(): Promise<void> {
     const s = this.#settings;
     const port: Port = new SerialPortStream({

@@ -24,6 +24,8 @@ export interface ByteTransport extends EventEmitter<TransportEvents> {
   close(): Promise<void>;
   /** Changes the line settings where the transport has them (serial); a no-op elsewhere. */
   update?(settings: { baudRate?: number; parity?: "none" | "even" }): Promise<void>;
+  /** Sets modem-control lines where the transport has them (serial): true asserts the signal. */
+  setSignals?(signals: { dtr?: boolean; rts?: boolean }): Promise<void>;
 }
 
 /** Serial line settings; 8 data bits and 1 stop bit always. */

@@ -1,0 +1,88 @@
+/**
+ * What the flasher knows of STM32 parts by the PID the bootloader's Get ID answers: flash range and
+ * erase-unit layout, from AN2606 and stm32flash 0.7's dev_table.c. Sizes are family maxima.
+ */
+
+export interface Stm32Device {
+  pid: number;
+  name: string;
+  flashStart: number;
+  flashEnd: number;
+  /** Erase-unit sizes from flashStart; the last one repeats to the end of flash. */
+  pageSizes: readonly number[];
+}
+
+const K = 1024;
+const F2F4 = [16 * K, 16 * K, 16 * K, 16 * K, 64 * K, 128 * K];
+const F4DB = [...F2F4, 128 * K, 128 * K, 16 * K, 16 * K, 16 * K, 16 * K, 64 * K, 128 * K];
+const F7 = [32 * K, 32 * K, 32 * K, 32 * K, 128 * K, 256 * K];
+
+const dev = (pid: number, name: string, kib: number, pageSizes: readonly number[]): Stm32Device => ({
+  pid,
+  name,
+  flashStart: 0x0800_0000,
+  flashEnd: 0x0800_0000 + kib * K,
+  pageSizes,
+});
+
+export const DEVICES: readonly Stm32Device[] = [
+  dev(0x440, "STM32F030x8/F05xxx", 64, [K]),
+  dev(0x442, "STM32F030xC/F09xxx", 256, [2 * K]),
+  dev(0x444, "STM32F03xx4/6", 32, [K]),
+  dev(0x445, "STM32F04xxx/F070x6", 32, [K]),
+  dev(0x448, "STM32F070xB/F071xx/F72xx", 128, [2 * K]),
+  dev(0x412, "STM32F10xxx Low-density", 32, [K]),
+  dev(0x410, "STM32F10xxx Medium-density", 128, [K]),
+  dev(0x414, "STM32F10xxx High-density", 512, [2 * K]),
+  dev(0x420, "STM32F10xxx Medium-density VL", 128, [K]),
+  dev(0x428, "STM32F10xxx High-density VL", 512, [2 * K]),
+  dev(0x418, "STM32F105xx/F107xx", 256, [2 * K]),
+  dev(0x430, "STM32F10xxx XL-density", 1024, [2 * K]),
+  dev(0x411, "STM32F2xxxx", 1024, F2F4),
+  dev(0x432, "STM32F373xx/F378xx", 256, [2 * K]),
+  dev(0x422, "STM32F302xB(C)/F303xB(C)/F358xx", 256, [2 * K]),
+  dev(0x439, "STM32F301xx/F302x4(6/8)/F318xx", 64, [2 * K]),
+  dev(0x438, "STM32F303x4(6/8)/F334xx/F328xx", 64, [2 * K]),
+  dev(0x446, "STM32F302xD(E)/F303xD(E)/F398xx", 512, [2 * K]),
+  dev(0x413, "STM32F40xxx/41xxx", 1024, F2F4),
+  dev(0x419, "STM32F42xxx/43xxx", 2048, F4DB),
+  dev(0x423, "STM32F401xB(C)", 256, F2F4),
+  dev(0x433, "STM32F401xD(E)", 512, F2F4),
+  dev(0x458, "STM32F410xx", 128, F2F4),
+  dev(0x431, "STM32F411xx", 512, F2F4),
+  dev(0x421, "STM32F446xx", 512, F2F4),
+  dev(0x434, "STM32F469xx", 2048, F4DB),
+  dev(0x449, "STM32F74xxx/75xxx", 1024, F7),
+  dev(0x415, "STM32L476xx/486xx", 1024, [2 * K]),
+  dev(0x460, "STM32G07xxx/08xxx", 128, [2 * K]),
+  dev(0x466, "STM32G03xxx/04xxx", 64, [2 * K]),
+  dev(0x468, "STM32G431xx/441xx", 128, [2 * K]),
+];
+
+export function deviceByPid(pid: number): Stm32Device | undefined {
+  return DEVICES.find((d) => d.pid === pid);
+}
+
+/** One erase unit: its number, start address and size. */
+export interface FlashPage {
+  index: number;
+  start: number;
+  size: number;
+}
+
+/** Every erase unit of the device, in order. */
+export function pagesOf(device: Stm32Device): FlashPage[] {
+  const pages: FlashPage[] = [];
+  let at = device.flashStart;
+  for (let i = 0; at < device.flashEnd; i++) {
+    const size = device.pageSizes[Math.min(i, device.pageSizes.length - 1)]!;
+    pages.push({ index: i, start: at, size });
+    at += size;
+  }
+  return pages;
+}
+
+/** Worst-case erase time of one unit (F1 40 ms/KiB-page, F4 128 KiB sector 2 s at x32, 4 s at x8). */
+export function eraseMaxMs(pageSize: number): number {
+  return Math.max(100, (pageSize / K) * 40);
+}

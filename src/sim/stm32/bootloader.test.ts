@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ACK, NACK, Stm32Bootloader, xor } from "./bootloader.js";
+import { chipByPid } from "./chips.js";
+import { Stm32Memory } from "./memory.js";
+
+function rig(pid = 0x410) {
+  const memory = new Stm32Memory(chipByPid(pid));
+  const out: number[] = [];
+  const events: string[] = [];
+  const bl = new Stm32Bootloader({
+    memory,
+    baud: 115200,
+    pacing: false,
+    send: (b) => out.push(...b),
+    onGo: (a) => events.push(`go ${a.toString(16)}`),
+    onSystemReset: () => events.push("reset"),
+  });
+  const io = (...bytes: number[]): number[] => {
+    out.length = 0;
+    bl.receive(Buffer.from(bytes));
+    return [...out];
+  };
+  const addr = (a: number): number[] => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(a);
+    return [...b, xor(b)];
+  };
+  io(0x7f);
+  return { memory, bl, io, addr, events };
+}
+
+test("the bootloader ignores everything before 0x7F and then answers it with ACK", () => {
+  const memory = new Stm32Memory(chipByPid(0x410));
+  const out: number[] = [];
+  const bl = new Stm32Bootloader({
+    memory,
+    baud: 0,
+    pacing: false,
+    send: (b) => out.push(...b),
+    onGo: () => undefined,
+    onSystemReset: () => undefined,
+  });
+  bl.receive(Buffer.from([0x00, 0xff, 0x55]));
+  assert.deepEqual(out, []);
+  bl.receive(Buffer.from([0x7f]));
+  assert.deepEqual(out, [ACK]);
+});
+
+test("Get lists Erase (0x43) on an F1 and Extended Erase (0x44) on an F4, never both", () => {
+  const f1 = rig(0x410).io(0x00, 0xff);
+  assert.deepEqual(f1, [
+    ACK,
+    11,
+    0x22,
+    0x00,
+    0x01,
+    0x02,
+    0x11,
+    0x21,
+    0x31,
+    0x43,
+    0x63,
+    0x73,
+    0x82,
+    0x92,
+    ACK,
+  ]);
+  const f4 = rig(0x413).io(0x00, 0xff);
+  assert.ok(f4.includes(0x44) && !f4.includes(0x43));
+  assert.deepEqual(rig(0x413).io(0x02, 0xfd), [ACK, 1, 0x04, 0x13, ACK]);
+  assert.deepEqual(rig(0x410).io(0x01, 0xfe), [ACK, 0x22, 0, 0, ACK]);
+});
+
+test("a bad complement, an unsupported command, a bad address checksum or address is NACKed", () => {
+  const r = rig(0x410);
+  assert.deepEqual(r.io(0x00, 0x00), [NACK]);
+  assert.deepEqual(r.io(0x44, 0xbb), [NACK], "Extended Erase is not offered on an F1");
+  assert.deepEqual(r.io(0x11, 0xee), [ACK]);
+  assert.deepEqual(r.io(0x08, 0, 0, 0, 0x00), [NACK], "address checksum");
+  assert.deepEqual(r.io(0x11, 0xee), [ACK]);
+  assert.deepEqual(r.io(...r.addr(0x0900_0000)), [NACK], "no memory there");
+  assert.deepEqual(r.io(0x11, 0xee), [ACK], "back to command wait after a NACK");
+});
+
+test("Write Memory NACKs a bad checksum and programming over data that is not erased", () => {
+  const r = rig(0x410);
+  const block = [3, 1, 2, 3, 4];
+  assert.deepEqual(r.io(0x31, 0xce), [ACK]);
+  assert.deepEqual(r.io(...r.addr(0x0800_0000)), [ACK]);
+  assert.deepEqual(r.io(...block, xor(Buffer.from(block)) ^ 1), [NACK]);
+  r.io(0x31, 0xce);
+  r.io(...r.addr(0x0800_0000));
+  assert.deepEqual(r.io(...block, xor(Buffer.from(block))), [ACK]);
+  assert.deepEqual([...r.memory.flash.subarray(0, 4)], [1, 2, 3, 4]);
+  r.io(0x31, 0xce);
+  r.io(...r.addr(0x0800_0000));
+  const other = [3, 9, 9, 9, 9];
+  assert.deepEqual(r.io(...other, xor(Buffer.from(other))), [NACK], "not erased");
+});
+
+test("Erase takes page lists and FF 00 (global); FF followed by anything else erases nothing", () => {
+  const r = rig(0x410);
+  r.memory.write(0x0800_0000, Buffer.from([1, 2, 3, 4]));
+  r.memory.write(0x0800_0400, Buffer.from([5, 6, 7, 8]));
+  assert.deepEqual(r.io(0x43, 0xbc, 0xff, 0x01), [ACK, ACK]);
+  assert.equal(r.memory.flash[0], 1);
+  assert.deepEqual(r.io(0x43, 0xbc, 0x00, 0x01, 0x01), [ACK, ACK], "page 1");
+  assert.equal(r.memory.flash[0x400], 0xff);
+  assert.equal(r.memory.flash[0], 1);
+  assert.deepEqual(r.io(0x43, 0xbc, 0x00, 0xc8, 0xc8), [ACK, NACK], "page 200 does not exist");
+  assert.deepEqual(r.io(0x43, 0xbc, 0xff, 0x00), [ACK, ACK]);
+  assert.equal(r.memory.flash[0], 0xff);
+});
+
+test("Extended Erase takes 2-byte sector numbers and NACKs bank erases on a single-bank part", () => {
+  const r = rig(0x413);
+  r.memory.write(0x0800_4000, Buffer.from([1, 2, 3, 4]));
+  assert.deepEqual(r.io(0x44, 0xbb, 0x00, 0x00, 0x00, 0x01, 0x01), [ACK, ACK]);
+  assert.equal(r.memory.flash[0x4000], 0xff);
+  assert.deepEqual(r.io(0x44, 0xbb, 0xff, 0xfe, 0x01), [ACK, NACK]);
+  assert.deepEqual(r.io(0x44, 0xbb, 0xff, 0xff, 0x00), [ACK, ACK]);
+});
+
+test("under read protection Read, Write, Erase and Go are NACKed; Get still answers", () => {
+  const r = rig(0x410);
+  r.memory.readProtected = true;
+  assert.deepEqual(r.io(0x11, 0xee), [NACK]);
+  assert.deepEqual(r.io(0x31, 0xce), [NACK]);
+  assert.deepEqual(r.io(0x43, 0xbc), [NACK]);
+  assert.deepEqual(r.io(0x21, 0xde), [NACK]);
+  assert.equal(r.io(0x00, 0xff)[0], ACK);
+});
+
+test("an injected NACK storm NACKs the next N matching commands, then the bootloader answers again", () => {
+  const r = rig(0x410);
+  r.bl.injectNacks(2, 0x31);
+  assert.deepEqual(r.io(0x00, 0xff)[0], ACK, "other commands are not affected");
+  assert.deepEqual(r.io(0x31, 0xce), [NACK]);
+  assert.deepEqual(r.io(0x31, 0xce), [NACK]);
+  assert.deepEqual(r.io(0x31, 0xce), [ACK]);
+});
+
+test("Go to flash is ACKed and then reported", () => {
+  const r = rig(0x410);
+  assert.deepEqual(r.io(0x21, 0xde), [ACK]);
+  assert.deepEqual(r.io(...r.addr(0x0800_0000)), [ACK]);
+  assert.deepEqual(r.events, ["go 8000000"]);
+});

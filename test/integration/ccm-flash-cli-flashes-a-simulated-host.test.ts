@@ -1,0 +1,100 @@
+/**
+ * `ccm flash` end to end: `ccm host-sim` (an emulated STM32 running its application) on one end of a
+ * pty pair with its RST/BOOT0 served as sim lines, `ccm flash --lines sim:ADDR` on the other.
+ */
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { makeFirmwareImage } from "../../src/sim/stm32/image.js";
+import { runCli, spawnCli } from "../helpers/cli.js";
+import { ptyPair } from "../helpers/socat.js";
+
+async function hostSim(
+  t: TestContext,
+  args: string[],
+): Promise<{ port: string; lines: string; dir: string }> {
+  const pair = await ptyPair(t);
+  const dir = await mkdtemp(join(tmpdir(), "ccm-flash-cli-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const child: ChildProcess = spawnCli([
+    "host-sim",
+    "--port",
+    pair.b,
+    "--lines-listen",
+    "127.0.0.1:0",
+    ...args,
+  ]);
+  t.after(async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    }
+  });
+  let err = "";
+  const lines = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`host-sim did not start:\n${err}`));
+    }, 15_000);
+    child.stderr?.on("data", (d: Buffer) => {
+      err += d.toString();
+      const m = /sim lines on (\S+)/.exec(err);
+      if (m !== null && err.includes("running on")) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+  });
+  return { port: pair.a, lines, dir };
+}
+
+test("ccm flash resets the simulated host into its bootloader, flashes, verifies, and the host then reports the new fw_version", async (t) => {
+  const sim = await hostSim(t, ["--no-pacing", "--fw-version", "1.0"]);
+  const fw = join(sim.dir, "FIRMWARE.BIN");
+  await writeFile(fw, makeFirmwareImage({ size: 10_000, version: "2.1.0", seed: 9 }));
+  const r = await runCli(["flash", "--port", sim.port, "--lines", `sim:${sim.lines}`, fw], 30_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /flashed 10000 bytes of .*FIRMWARE\.BIN at 0x8000000 to STM32F10xxx Medium-density in \d+\.\d s, verified; the host answers, fw_version "2\.1\.0"/,
+  );
+  // Not a TTY: plain progress lines, the last of each phase at 100 %.
+  assert.match(r.stderr, /flash: STM32F10xxx Medium-density \(0x410\), bootloader v2\.2/);
+  assert.match(r.stderr, /^erase\s+100% 10\/10/m);
+  assert.match(r.stderr, /^write\s+100% 9\.8 KiB\/9\.8 KiB [\d.]+ kB\/s in/m);
+  assert.match(r.stderr, /^verify\s+100%/m);
+
+  const info = await runCli(["--port", sim.port, "call", "Sys.Info"]);
+  assert.equal(info.code, 0, info.stderr);
+  assert.equal((JSON.parse(info.stdout) as { fw_version: string }).fw_version, "2.1.0");
+});
+
+test("ccm flash refuses an address off a page boundary with a usage error naming the page", async (t) => {
+  const sim = await hostSim(t, ["--no-pacing", "--chip", "0x413", "--mode", "bootloader"]);
+  const fw = join(sim.dir, "fw.bin");
+  await writeFile(fw, makeFirmwareImage({ size: 1000 }));
+  const r = await runCli(["flash", "--port", sim.port, "--addr", "0x8000400", fw], 30_000);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(
+    r.stderr,
+    /ccm: address 0x08000400 is not page-aligned: page 0 of STM32F40xxx\/41xxx starts at 0x08000000 \(16384 bytes\)/,
+  );
+});
+
+test("ccm flash names the failed step when the host never answers after Go", async (t) => {
+  const sim = await hostSim(t, ["--no-pacing", "--mode", "bootloader"]);
+  const fw = join(sim.dir, "fw.bin");
+  await writeFile(fw, makeFirmwareImage({ size: 1000, stackPointer: 0xffff_ffff }));
+  const r = await runCli(["--timeout", "1s", "flash", "--port", sim.port, fw], 30_000);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /ccm: flashing failed at step confirm: the host did not answer after Go/);
+});
+
+test("ccm flash does not take a fw bundle yet, and says so", async () => {
+  const r = await runCli(["flash", "--port", "/dev/null", "fw.zip"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /firmware bundles \(\.zip\) are not supported yet/);
+});
