@@ -8,6 +8,7 @@ import { addDemoCommand } from "./commands/demo.js";
 import { addBrokerCommand } from "./commands/broker.js";
 import { addConfigCommands } from "./commands/config.js";
 import { addFwBundleCommands } from "./commands/fw-bundle.js";
+import { addSuperviseCommands } from "./commands/supervise.js";
 
 /** Builds the program; exported so docs/cli.md can be generated from it. */
 export function buildProgram(): Command {
@@ -35,5 +36,6 @@ export function buildProgram(): Command {
   addBrokerCommand(program);
   addConfigCommands(program);
   addFwBundleCommands(program);
+  addSuperviseCommands(program);
   return program;
 }
