@@ -12,6 +12,7 @@ import { addCloudSetupCommands } from "./commands/cloud-setup.js";
 import { addOtaCommand } from "./commands/ota.js";
 import { addFwBundleCommands } from "./commands/fw-bundle.js";
 import { addFlashCommand } from "./commands/flash.js";
+import { addSuperviseCommands } from "./commands/supervise.js";
 
 /** Builds the program; exported so docs/cli.md can be generated from it. */
 export function buildProgram(): Command {
@@ -43,5 +44,6 @@ export function buildProgram(): Command {
   addOtaCommand(program);
   addFwBundleCommands(program);
   addFlashCommand(program);
+  addSuperviseCommands(program);
   return program;
 }

@@ -135,9 +135,25 @@ export const ConfigSchema = Type.Object(
         timeout: int(600, "Seconds an update may take before it is abandoned.", 10, 86_400),
         commit_timeout: int(
           0,
-          "Seconds to wait for a commit before reverting an update; 0: commit at once.",
+          "Seconds to wait for OTA.Commit before reverting an update; 0: commit once it has run healthily (ota.healthy_after).",
           0,
           86_400,
+        ),
+        trusted_keys: str(
+          "",
+          "PEM files of public keys (ECDSA P-256, Ed25519), comma separated; when set, bundles must be signed by one of them.",
+        ),
+        boot_attempts: int(
+          3,
+          "Starts a new CCM version may fail (exit before it is committed) before the supervisor reverts it.",
+          1,
+          100,
+        ),
+        healthy_after: int(
+          10,
+          "Seconds a new CCM version must run after starting to be committed automatically (commit_timeout 0).",
+          0,
+          3600,
         ),
       },
       REBOOT,

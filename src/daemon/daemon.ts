@@ -30,6 +30,7 @@ import { registerSysMethods } from "./sys.js";
 import { VERSION } from "../version.js";
 import { ConfigStore } from "../config/store.js";
 import { setupConfig, type ConfigServices, type ProvisioningDevices } from "./config-setup.js";
+import { registerBootMethods, supervisorControl, type BootControl } from "../fw/boot-control.js";
 
 export interface DaemonOptions {
   config: CcmConfig;
@@ -43,6 +44,8 @@ export interface DaemonOptions {
   reboot?: (reason: string) => void;
   /** Network backend, GPIO lines and clock of provisioning; absent: the real ones the config names. */
   devices?: ProvisioningDevices;
+  /** The supervisor's commit/revert (OTA.Commit, OTA.Revert); absent: the one that started this process, if any. */
+  boot?: BootControl;
 }
 
 /** A running CCM: its method registry, its RPC server and its host link. */
@@ -206,6 +209,7 @@ export class Daemon {
             : { size: this.inbox.size, dropped: this.inbox.dropped },
       },
     });
+    registerBootMethods(this.registry, options.boot ?? supervisorControl());
     this.configServices = setupConfig({
       registry: this.registry,
       auth: this.auth,

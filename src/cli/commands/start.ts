@@ -4,6 +4,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { CcmRunner } from "../../daemon/runner.js";
 import { CcmError } from "../../errors.js";
+import { supervisorControl } from "../../fw/boot-control.js";
 import { createLogger, type LogLevel } from "../../log/logger.js";
 import { CliError, EXIT } from "../output.js";
 import { parseIntOption } from "../options.js";
@@ -73,6 +74,7 @@ export function addStartCommand(program: Command): void {
         if (e instanceof CcmError && e.code === "CONFIG_INVALID") throw new CliError(e.message, EXIT.usage);
         throw new CliError(e instanceof Error ? e.message : String(e), EXIT.unreachable);
       }
+      supervisorControl().ready();
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string): void => {
           runner.daemon.logger.info(`${signal}: shutting down`);
