@@ -55,6 +55,12 @@ export const ConfigSchema = Type.Object(
         rst_invert: bool(false, "RST is active high (through an inverting transistor)."),
         boot0_pin: str("", pinDescription("BOOT0")),
         boot0_invert: bool(false, "BOOT0 is driven inverted."),
+        lines: str(
+          "none",
+          "How RST/BOOT0 are driven for host updates, as `ccm flash --lines` takes it: none, dtr-rts, rts-dtr, gpiod:CHIP:RST,BOOT0, sim:ADDR (`:inv-rst`, `:inv-boot0`).",
+        ),
+        flash_baud: int(115200, "Baud rate of the host's ROM bootloader during updates.", 1200, 3_000_000),
+        confirm_s: int(15, "Seconds the host has to answer Sys.Info with the new fw_version after an update.", 1, 600),
         inbox_max: int(
           256,
           "Most notifications (MQTT.Message, Shadow.Delta) held for the host while its link is down; the oldest go first.",
@@ -139,6 +145,12 @@ export const ConfigSchema = Type.Object(
           0,
           86_400,
         ),
+        max_size: int(16 * 1024 * 1024, "Largest firmware bundle accepted, in bytes.", 1024, 1 << 30),
+        poll_url: str(
+          "",
+          'URL of a JSON document `{"version":"1.2.3","url":"…/fw.zip"}` polled for host updates; empty: no polling.',
+        ),
+        poll_interval_s: int(3600, "Seconds between polls of ota.poll_url.", 10, 31_536_000),
         trusted_keys: str(
           "",
           "PEM files of public keys (ECDSA P-256, Ed25519), comma separated; when set, bundles must be signed by one of them.",

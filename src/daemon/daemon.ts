@@ -23,6 +23,8 @@ import { HostInbox } from "./host-inbox.js";
 import { createShadow } from "./shadow-setup.js";
 import { cloudMqtt } from "./cloud-setup.js";
 import { fsRoot, registerFsMethods } from "./fs-service.js";
+import { createHostOta } from "./ota-setup.js";
+import type { HostOta } from "../fw/host-ota.js";
 import { AzureDirectMethods } from "../cloud/azure-methods.js";
 import { DASH_CHANNEL, DashConnection } from "../cloud/dash.js";
 import type { ShadowService } from "../shadow/service.js";
@@ -69,6 +71,8 @@ export class Daemon {
   readonly inbox: HostInbox;
   /** Shadow.* and deltas to the host (`shadow.enable`). */
   readonly shadow: ShadowService | undefined;
+  /** Host firmware updates (OTA.*, `ota.*`). */
+  readonly hostOta: HostOta | undefined;
   /** The mDash-style dashboard connection (`dash.enable`). */
   readonly dash: DashConnection | undefined;
   /** Azure IoT Hub direct methods as RPC calls (`azure.enable`). */
@@ -199,6 +203,7 @@ export class Daemon {
                 server: options.config.dash.server,
                 error: this.dash.lastError === "" ? undefined : this.dash.lastError,
               },
+        ota: () => (this.hostOta === undefined ? undefined : this.hostOta.status()),
         shadow: () =>
           this.shadow === undefined
             ? undefined
@@ -209,7 +214,17 @@ export class Daemon {
             : { size: this.inbox.size, dropped: this.inbox.dropped },
       },
     });
-    registerBootMethods(this.registry, options.boot ?? supervisorControl());
+    const boot = options.boot ?? supervisorControl();
+    registerBootMethods(this.registry, boot);
+    this.hostOta = createHostOta({
+      config: options.config,
+      dataDir: options.dataDir,
+      registry: this.registry,
+      host: this.host,
+      shadow: this.shadow,
+      boot,
+      logger: log.child("ota"),
+    });
     this.configServices = setupConfig({
       registry: this.registry,
       auth: this.auth,
@@ -259,6 +274,7 @@ export class Daemon {
     }
     this.configServices.start();
     this.shadow?.start();
+    this.hostOta?.start();
   }
 
   /** Where the HTTP/WebSocket RPC server listens, once started: `http://127.0.0.1:8000`. */
@@ -270,6 +286,7 @@ export class Daemon {
 
   /** Stops everything it started. */
   async stop(): Promise<void> {
+    await this.hostOta?.stop();
     await this.configServices.stop();
     await this.host.stop();
     await this.rpcUart?.link.stop();

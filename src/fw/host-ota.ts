@@ -37,6 +37,8 @@ type StateName = keyof typeof OTA_STATE;
 export interface VerifiedImage {
   version: string;
   parts: { name: string; type: string; addr?: number; data: Buffer }[];
+  /** The bundle itself (a self-update part is installed from it). */
+  source?: Buffer;
 }
 
 export interface OtaProgress {

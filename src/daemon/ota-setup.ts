@@ -1,0 +1,183 @@
+/**
+ * Puts the host-update service together: bundles read with every check (src/fw/bundle.ts, signed
+ * by `ota.trusted_keys` when set), STM32 parts flashed through the host's ROM bootloader on the host
+ * UART (`host.lines` drives RST/BOOT0), the host's answer awaited, `type=ccm` parts handed to the
+ * supervisor as a self-update; progress reported into the shadow's reported `ota`.
+ */
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CcmConfig } from "../config/schema.js";
+import { CcmError, errorMessage } from "../errors.js";
+import type { BootControl } from "../fw/boot-control.js";
+import { readBundle } from "../fw/bundle.js";
+import { HostOta, type OtaProgress, type VerifiedImage } from "../fw/host-ota.js";
+import { stageSelfUpdate } from "../fw/slots.js";
+import { flashStm32 } from "../fw/stm32/flasher.js";
+import { parseLineControl } from "../lines/line-control.js";
+import type { Logger } from "../log/logger.js";
+import type { MethodRegistry } from "../rpc/registry.js";
+import type { ShadowService } from "../shadow/service.js";
+import type { HostLink } from "./host-link.js";
+
+/** Platforms a CCM applies: host firmware (mos's name for CCM hosts) and the CCM itself. */
+const PLATFORMS = new Set(["ccm_host", "ccm"]);
+
+/** The public keys `ota.trusted_keys` names (comma-separated PEM files). */
+export function trustedKeys(list: string): KeyObject[] {
+  return list
+    .split(",")
+    .map((f) => f.trim())
+    .filter((f) => f !== "")
+    .map((f) => {
+      try {
+        return createPublicKey(readFileSync(f));
+      } catch (e) {
+        throw new CcmError("CONFIG_INVALID", `ota.trusted_keys: ${f}: ${errorMessage(e)}`);
+      }
+    });
+}
+
+/** Reads and checks a bundle for this CCM: platform, checksums, signature, parts it can apply. */
+export function verifyForCcm(zip: Buffer, keys: readonly KeyObject[]): VerifiedImage {
+  const b = readBundle(zip, keys.length > 0 ? { trustedKeys: keys } : {});
+  const platform = b.manifest.platform.toLowerCase();
+  if (!PLATFORMS.has(platform))
+    throw new CcmError(
+      "BUNDLE_INVALID",
+      `the bundle is for platform "${b.manifest.platform}"; a CCM takes ccm_host (host firmware) or ccm bundles`,
+    );
+  const parts = b.parts.filter((p) => p.type.toUpperCase() === "STM32" || p.type.toLowerCase() === "ccm");
+  if (parts.length === 0)
+    throw new CcmError(
+      "BUNDLE_INVALID",
+      `nothing to apply: the bundle has no part of type STM32 (the host) or ccm (the CCM itself); it has ${b.parts.map((p) => `${p.name}:${p.type}`).join(", ")}`,
+    );
+  for (const p of parts)
+    if (p.type.toUpperCase() === "STM32" && p.addr === undefined)
+      throw new CcmError("BUNDLE_INVALID", `part ${p.name}: an STM32 part needs addr`);
+  const version =
+    typeof b.manifest.version === "string" && b.manifest.version !== ""
+      ? b.manifest.version
+      : typeof b.manifest.build_id === "string"
+        ? b.manifest.build_id
+        : "";
+  return {
+    version,
+    parts: parts.map((p) => ({
+      name: p.name,
+      type: p.type,
+      data: p.data,
+      ...(p.addr === undefined ? {} : { addr: p.addr }),
+    })),
+    source: zip,
+  };
+}
+
+/** Resolves with the host's Sys.Info once it is ready again and (when given) runs `version`. */
+function hostAnswers(host: HostLink, version: string, timeoutS: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      const info = host.info.sys_info;
+      if (host.state !== "ready" || info === null) return false;
+      if (version !== "" && info.fw_version !== version) return false;
+      host.off("ready", onReady);
+      clearTimeout(timer);
+      resolve(info);
+      return true;
+    };
+    const onReady = (): void => {
+      check();
+    };
+    const timer = setTimeout(() => {
+      host.off("ready", onReady);
+      const now = host.info.sys_info?.fw_version;
+      reject(
+        new CcmError(
+          "OTA_FAILED",
+          `the host did not answer Sys.Info${version === "" ? "" : ` with fw_version ${version}`} within ${timeoutS} s after flashing${now === undefined ? "" : ` (it says ${JSON.stringify(now)})`}`,
+        ),
+      );
+    }, timeoutS * 1000);
+    host.on("ready", onReady);
+  });
+}
+
+export function createHostOta(o: {
+  config: CcmConfig;
+  dataDir: string;
+  registry: MethodRegistry;
+  host: HostLink;
+  shadow: ShadowService | undefined;
+  boot: BootControl;
+  logger: Logger;
+}): HostOta | undefined {
+  const c = o.config;
+  if (!c.ota.enable) return undefined;
+  const keys = trustedKeys(c.ota.trusted_keys);
+  const flashParts = async (image: VerifiedImage, progress: (p: OtaProgress) => void): Promise<unknown> => {
+    const stm32 = image.parts.filter((p) => p.type.toUpperCase() === "STM32");
+    if (stm32.length === 0) return undefined;
+    if (c.host.port === "") throw new CcmError("OTA_FAILED", "no host port configured (host.port)");
+    const lines = parseLineControl(c.host.lines);
+    await o.host.stop();
+    try {
+      for (const part of stm32) {
+        o.logger.info(
+          `flashing ${part.name} (${part.data.length} bytes) at 0x${(part.addr ?? 0).toString(16)}`,
+        );
+        await flashStm32({
+          port: c.host.port,
+          baud: c.host.flash_baud,
+          appBaud: c.host.baud,
+          lines,
+          image: part.data,
+          ...(part.addr === undefined ? {} : { address: part.addr }),
+          verify: true,
+          onProgress: (p) => {
+            progress({ step: `${part.name} ${p.step}`, done: p.done, total: p.total });
+          },
+        });
+      }
+    } finally {
+      await lines.close();
+      o.host.start();
+    }
+    return hostAnswers(o.host, image.version, c.host.confirm_s);
+  };
+  const ota = new HostOta({
+    dir: join(o.dataDir, "ota"),
+    registry: o.registry,
+    verify: (zip) => verifyForCcm(zip, keys),
+    apply: async (image, progress) => {
+      const said = await flashParts(image, progress);
+      if (image.parts.some((p) => p.type.toLowerCase() === "ccm") && image.source !== undefined) {
+        const pending = stageSelfUpdate(o.dataDir, image.source, {
+          trustedKeys: keys,
+          commitTimeout: c.ota.commit_timeout,
+          bootAttempts: c.ota.boot_attempts,
+          healthyAfter: c.ota.healthy_after,
+        });
+        o.logger.info(`CCM update staged: ${JSON.stringify(pending)}; switching`);
+        await o.boot.switchToStaged();
+      }
+      return said;
+    },
+    report: (status) => {
+      o.shadow?.backend.update({ state: { reported: { ota: status } } }).catch((e: unknown) => {
+        o.logger.debug(`ota status not reported to the shadow: ${errorMessage(e)}`);
+      });
+    },
+    hostVersion: () => {
+      const v = o.host.info.sys_info?.fw_version;
+      return typeof v === "string" ? v : undefined;
+    },
+    logger: o.logger,
+    timeoutS: c.ota.timeout,
+    maxSize: c.ota.max_size,
+    pollUrl: c.ota.poll_url,
+    pollIntervalS: c.ota.poll_interval_s,
+  });
+  o.shadow?.addDeltaFilter((delta) => ota.shadowDelta(delta));
+  return ota;
+}
