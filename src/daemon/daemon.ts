@@ -158,6 +158,7 @@ export class Daemon {
           this.shadow === undefined
             ? undefined
             : { backend: this.shadow.backend.kind, deltas: this.shadow.deltas },
+        wifi: () => this.configServices.wifiInfo(),
         inbox: () =>
           this.inbox.size === 0 && this.inbox.dropped === 0
             ? undefined
@@ -172,6 +173,14 @@ export class Daemon {
       store: options.store ?? ConfigStore.open({ dataDir: options.dataDir, overrides: options.config }),
       reboot: options.reboot,
       devices: options.devices ?? {},
+    });
+    // The cloud connection is what provisioning's state 3 (cloud connected) means.
+    const provisioning = this.configServices.provisioning;
+    this.mqtt?.on("up", () => {
+      provisioning.cloudConnected(true);
+    });
+    this.mqtt?.on("down", () => {
+      provisioning.cloudConnected(false);
     });
     this.host.on("state", (state) => {
       if (state !== "up") return;
