@@ -23,6 +23,7 @@ import { HostInbox } from "./host-inbox.js";
 import { createShadow } from "./shadow-setup.js";
 import type { ShadowService } from "../shadow/service.js";
 import { registerSysMethods } from "./sys.js";
+import { PAGE_PATHS, servePage } from "../provisioning/page.js";
 import { VERSION } from "../version.js";
 import { ConfigStore } from "../config/store.js";
 import { setupConfig, type ConfigServices, type ProvisioningDevices } from "./config-setup.js";
@@ -136,6 +137,7 @@ export class Daemon {
       mqtt: this.mqtt,
       logger: log,
     });
+    for (const path of PAGE_PATHS) this.channels.http?.addRoute(path, servePage);
     registerRpcBuiltins(this.registry, {
       extraNames: (ctx) => (ctx.channel === HOST_CHANNEL ? [] : (host.info.methods ?? [])),
     });
