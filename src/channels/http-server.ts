@@ -62,7 +62,7 @@ export class CcmHttpServer {
     });
   }
 
-  /** Serves `path` (exact, or a prefix when it ends with `/`) with `route`. */
+  /** Serves `path` with `route`: exactly, or every path below it when it ends with `/` (but `/` is the root alone). */
   addRoute(path: string, route: Route): void {
     this.routes.set(path, route);
   }
@@ -114,7 +114,7 @@ export class CcmHttpServer {
       return;
     }
     for (const [prefix, route] of this.routes) {
-      if (path === prefix || (prefix.endsWith("/") && path.startsWith(prefix))) {
+      if (path === prefix || (prefix.length > 1 && prefix.endsWith("/") && path.startsWith(prefix))) {
         route(req, res);
         return;
       }

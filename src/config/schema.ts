@@ -86,7 +86,8 @@ export const ConfigSchema = Type.Object(
           {
             enable: Type.Boolean({
               default: true,
-              description: "Serve RPC over HTTP (`/rpc`, `/rpc/Method`) and WebSocket (`/rpc`).",
+              description:
+                "Serve RPC over HTTP (`/rpc`, `/rpc/Method`) and WebSocket (`/rpc`), and the Wi-Fi provisioning page (`/`).",
             }),
             listen: Type.String({
               default: "127.0.0.1:8000",

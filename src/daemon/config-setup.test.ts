@@ -19,7 +19,10 @@ async function daemon(t: TestContext, overrides: Record<string, unknown> = {}, s
   const network = new NoNetworkBackend();
   if (scan !== undefined) network.scan = () => Promise.resolve(scan);
   const d = new Daemon({
-    config: loadConfig({ overrides: { device: { id: "ccm_t" }, ...overrides } }),
+    // Free HTTP ports: other test files run in parallel.
+    config: loadConfig({
+      overrides: { device: { id: "ccm_t" }, rpc: { http: { listen: "127.0.0.1:0" } }, ...overrides },
+    }),
     dataDir,
     devices: { network },
   });
@@ -127,7 +130,13 @@ test("the reset button held for hold_ms factory-resets through the daemon and as
   };
   const reboots: string[] = [];
   const d = new Daemon({
-    config: loadConfig({ overrides: { device: { id: "ccm_b" }, provision: { btn: { hold_ms: 3000 } } } }),
+    config: loadConfig({
+      overrides: {
+        device: { id: "ccm_b" },
+        provision: { btn: { hold_ms: 3000 } },
+        rpc: { http: { listen: "127.0.0.1:0" } },
+      },
+    }),
     dataDir,
     devices: { button, clock },
     reboot: (reason) => reboots.push(reason),

@@ -13,9 +13,10 @@ import {
   NoNetworkBackend,
   type CommandRunner,
   type NetworkBackend,
+  type StationStatus,
 } from "../provisioning/network.js";
 import { NmcliBackend } from "../provisioning/nmcli.js";
-import { ProvisioningService, STATE_NAMES } from "../provisioning/provisioning.js";
+import { apName, ProvisioningService, STATE_NAMES } from "../provisioning/provisioning.js";
 import { ResetButton } from "../provisioning/reset-button.js";
 import { StatusLed } from "../provisioning/status-led.js";
 import type { RpcAuth } from "../rpc/auth.js";
@@ -54,8 +55,18 @@ export interface ConfigSetupDeps {
 export interface ConfigServices {
   readonly store: ConfigStore;
   readonly provisioning: ProvisioningService;
+  readonly network: NetworkBackend;
+  /** Sys.GetInfo's `wifi` section: the backend, the station link and the access point. */
+  wifiInfo(): WifiInfo;
   start(): void;
   stop(): Promise<void>;
+}
+
+/** Sys.GetInfo `wifi`. */
+export interface WifiInfo {
+  backend: string;
+  sta: StationStatus;
+  ap: { open: boolean; ssid?: string; ip?: string };
 }
 
 /** Whether `ctx` may do what `method` guards: auth decides when configured, else serial channels only. */
@@ -170,6 +181,17 @@ export function setupConfig(d: ConfigSetupDeps): ConfigServices {
   return {
     store,
     provisioning,
+    network,
+    wifiInfo() {
+      const ap = store.config.wifi.ap;
+      return {
+        backend: network.name,
+        sta: network.station(),
+        ap: provisioning.apOpen
+          ? { open: true, ssid: apName(ap.ssid, d.deviceId), ip: ap.ip }
+          : { open: false },
+      };
+    },
     start() {
       provisioning.start();
       void button?.start();

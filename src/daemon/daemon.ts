@@ -29,6 +29,7 @@ import { AzureDirectMethods } from "../cloud/azure-methods.js";
 import { DASH_CHANNEL, DashConnection } from "../cloud/dash.js";
 import type { ShadowService } from "../shadow/service.js";
 import { registerSysMethods } from "./sys.js";
+import { PAGE_PATHS, servePage } from "../provisioning/page.js";
 import { VERSION } from "../version.js";
 import { ConfigStore } from "../config/store.js";
 import { setupConfig, type ConfigServices, type ProvisioningDevices } from "./config-setup.js";
@@ -177,6 +178,7 @@ export class Daemon {
       mqtt: this.mqtt,
       logger: log,
     });
+    for (const path of PAGE_PATHS) this.channels.http?.addRoute(path, servePage);
     registerRpcBuiltins(this.registry, {
       extraNames: (ctx) => (ctx.channel === HOST_CHANNEL ? [] : (host.info.methods ?? [])),
     });
@@ -208,6 +210,7 @@ export class Daemon {
           this.shadow === undefined
             ? undefined
             : { backend: this.shadow.backend.kind, deltas: this.shadow.deltas },
+        wifi: () => this.configServices.wifiInfo(),
         inbox: () =>
           this.inbox.size === 0 && this.inbox.dropped === 0
             ? undefined
@@ -233,6 +236,14 @@ export class Daemon {
       store: options.store ?? ConfigStore.open({ dataDir: options.dataDir, overrides: options.config }),
       reboot: options.reboot,
       devices: options.devices ?? {},
+    });
+    // The cloud connection is what provisioning's state 3 (cloud connected) means.
+    const provisioning = this.configServices.provisioning;
+    this.mqtt?.on("up", () => {
+      provisioning.cloudConnected(true);
+    });
+    this.mqtt?.on("down", () => {
+      provisioning.cloudConnected(false);
     });
     this.host.on("state", (state) => {
       if (state !== "up") return;

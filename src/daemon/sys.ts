@@ -33,7 +33,7 @@ export function registerSysMethods(registry: MethodRegistry, deps: SysDeps): voi
   registry.register({
     name: "Sys.GetInfo",
     description:
-      "The CCM's id, version, uptime, memory, its host link (state, what the host said, counters), MQTT and shadow status.",
+      "The CCM's id, version, uptime, memory, its host link (state, what the host said, counters), Wi-Fi, MQTT and shadow status.",
     handler: () => {
       const host = deps.host;
       const info: Record<string, unknown> = {

@@ -22,11 +22,25 @@ export interface AccessPoint {
   ip: string;
 }
 
+/**
+ * The station link as the backend last saw it (Sys.GetInfo `wifi.sta`): `os` when the OS manages
+ * the network; otherwise the outcome of the CCM's last join (`connected` once the join succeeded).
+ */
+export interface StationStatus {
+  status: "os" | "disconnected" | "connecting" | "connected" | "failed";
+  /** The network joined or being joined; empty when none. */
+  ssid: string;
+  /** Why the last join failed. */
+  error?: string;
+}
+
 /** What the provisioning service needs from the network. */
 export interface NetworkBackend {
   readonly name: string;
   /** Whether the OS, not the CCM, manages the network (no join, no access point). */
   readonly managedByOs: boolean;
+  /** The station link now; costs nothing (no command runs). */
+  station(): StationStatus;
   /** Joins `ssid` as a station; resolves once connected, rejects with NETWORK_FAILED. */
   join(ssid: string, pass: string): Promise<void>;
   startAp(ap: AccessPoint): Promise<void>;
@@ -38,6 +52,10 @@ export interface NetworkBackend {
 export class NoNetworkBackend implements NetworkBackend {
   readonly name = "none";
   readonly managedByOs = true;
+
+  station(): StationStatus {
+    return { status: "os", ssid: "" };
+  }
 
   join(): Promise<void> {
     return Promise.resolve();

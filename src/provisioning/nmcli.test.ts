@@ -128,3 +128,28 @@ test("an nmcli failure is NETWORK_FAILED carrying nmcli's own words", async () =
       e.message === "nmcli could not join Nope: No network with SSID 'Nope' found.",
   );
 });
+
+test("station() reports the last join: connecting while nmcli runs, then connected, or failed with nmcli's reason", async () => {
+  let finish: (r: Partial<CommandResult>) => void = () => undefined;
+  const run: CommandRunner = () =>
+    new Promise((resolve) => {
+      finish = (r) => {
+        resolve({ code: 0, stdout: "", stderr: "", ...r });
+      };
+    });
+  const nm = new NmcliBackend(run);
+  assert.deepEqual(nm.station(), { status: "disconnected", ssid: "" });
+  const joining = nm.join("Home", "secret99");
+  assert.deepEqual(nm.station(), { status: "connecting", ssid: "Home" });
+  finish({});
+  await joining;
+  assert.deepEqual(nm.station(), { status: "connected", ssid: "Home" });
+  const failing = nm.join("Away", "wrong");
+  finish({ code: 4, stderr: "Error: Connection activation failed: Secrets were required.\n" });
+  await assert.rejects(failing);
+  assert.deepEqual(nm.station(), {
+    status: "failed",
+    ssid: "Away",
+    error: "nmcli could not join Away: Connection activation failed: Secrets were required.",
+  });
+});

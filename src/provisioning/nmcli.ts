@@ -1,6 +1,6 @@
 /** The NetworkManager backend: every action is one `nmcli` command (argv asserted in tests). */
-import { CcmError } from "../errors.js";
-import type { AccessPoint, CommandRunner, NetworkBackend, ScanResult } from "./network.js";
+import { CcmError, errorMessage } from "../errors.js";
+import type { AccessPoint, CommandRunner, NetworkBackend, ScanResult, StationStatus } from "./network.js";
 
 /** Name of the NetworkManager connection profile the CCM's access point uses. */
 export const AP_CONNECTION = "ccm-ap";
@@ -11,14 +11,31 @@ export class NmcliBackend implements NetworkBackend {
   readonly managedByOs = false;
   private readonly run: CommandRunner;
   private readonly ifname: string;
+  private sta: StationStatus = { status: "disconnected", ssid: "" };
 
   constructor(run: CommandRunner, ifname = "") {
     this.run = run;
     this.ifname = ifname;
   }
 
+  /** What the last join did: NetworkManager is not asked again (Sys.GetInfo must stay cheap). */
+  station(): StationStatus {
+    return { ...this.sta };
+  }
+
   /** `nmcli --wait 45 device wifi connect SSID [password PASS] [ifname IF]`. */
   async join(ssid: string, pass: string): Promise<void> {
+    this.sta = { status: "connecting", ssid };
+    try {
+      await this.join1(ssid, pass);
+    } catch (e) {
+      this.sta = { status: "failed", ssid, error: errorMessage(e) };
+      throw e;
+    }
+    this.sta = { status: "connected", ssid };
+  }
+
+  private async join1(ssid: string, pass: string): Promise<void> {
     await this.nmcli(
       [
         "--wait",

@@ -7,7 +7,7 @@ import { ConfigStore } from "../config/store.js";
 import { CcmError } from "../errors.js";
 import type { Level, OutputLine } from "../lines/digital-line.js";
 import { ManualClock } from "../../test/helpers/manual-clock.js";
-import type { AccessPoint, NetworkBackend, ScanResult } from "./network.js";
+import type { AccessPoint, NetworkBackend, ScanResult, StationStatus } from "./network.js";
 import { apName, ProvisioningService } from "./provisioning.js";
 import { StatusLed } from "./status-led.js";
 
@@ -16,6 +16,9 @@ class FakeNetwork implements NetworkBackend {
   managedByOs = false;
   calls: string[] = [];
   joinFails = false;
+  station(): StationStatus {
+    return { status: "disconnected", ssid: "" };
+  }
   join(ssid: string, pass: string): Promise<void> {
     this.calls.push(`join ${ssid} ${pass}`);
     return this.joinFails
