@@ -55,7 +55,7 @@ export interface HostOtaOptions {
   verify: (zip: Buffer) => VerifiedImage;
   /** Puts the image on the host and checks it answers; resolves with what it said (Sys.Info). */
   apply: (image: VerifiedImage, progress: (p: OtaProgress) => void) => Promise<unknown>;
-  /** Told every state change and every 10 % of progress (the shadow's reported `ota`). */
+  /** Told every state change and every 10 % of progress: {@link HostOta.shadowStatus}. */
   report?: (status: JsonObject) => void;
   /** The host's firmware version now (Sys.Info fw_version), to skip an update it already runs. */
   hostVersion: () => string | undefined;
@@ -80,6 +80,8 @@ export class HostOta {
   private message = "";
   private progress: OtaProgress | undefined;
   private version = "";
+  /** The URL of the last download asked for (OTA.Update, the shadow, polling). */
+  private url = "";
   private size = 0;
   private written = 0;
   private fd: number | undefined;
@@ -164,11 +166,25 @@ export class HostOta {
     const rest = { ...delta };
     delete rest.ota;
     if (typeof ota === "object" && ota !== null && !Array.isArray(ota)) {
-      const { url, version } = ota as { url?: unknown; version?: unknown };
-      if (typeof url === "string" && url !== "")
-        this.maybeUpdate(url, typeof version === "string" ? version : undefined, "shadow");
+      const o = ota as { url?: unknown; version?: unknown };
+      // A delta holds only what differs from reported: a new version at the same URL comes alone.
+      const url = typeof o.url === "string" ? o.url : this.url;
+      if (url !== "") this.maybeUpdate(url, typeof o.version === "string" ? o.version : undefined, "shadow");
     }
     return rest;
+  }
+
+  /**
+   * What the shadow's reported `ota` holds: the URL last asked for and the version the host runs,
+   * so that a desired `ota` that has been applied leaves no delta, plus state and progress.
+   */
+  shadowStatus(): JsonObject {
+    const s: JsonObject = { state: OTA_STATE[this.state], state_name: this.state, message: this.message };
+    if (this.url !== "") s.url = this.url;
+    const host = this.o.hostVersion();
+    if (host !== undefined) s.version = host;
+    s.progress = this.progress === undefined ? null : { ...this.progress };
+    return s;
   }
 
   /** Polls `ota.poll_url`: a JSON document `{"version": "1.2.3", "url": "https://…/fw.zip"}`. */
@@ -336,6 +352,7 @@ export class HostOta {
     }
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
       throw new CcmError("BAD_ARGUMENT", `only http:// and https:// URLs: ${url}`);
+    this.url = url;
     this.setState("receiving", `downloading ${url}`);
     this.size = 0;
     this.written = 0;
@@ -426,7 +443,7 @@ export class HostOta {
 
   private report(): void {
     try {
-      this.o.report?.(this.status());
+      this.o.report?.(this.shadowStatus());
     } catch (e) {
       this.o.logger.debug(`ota report: ${errorMessage(e)}`);
     }
