@@ -101,7 +101,7 @@ export function extractTarGz(tgz: Buffer, dest: string): { files: number } {
   mkdirSync(dest, { recursive: true });
   let files = 0;
   for (const m of members) {
-    const rel = safePath(strip ? m.name.replace(/^(\.\/)?package/, "") : m.name);
+    const rel = safePath(strip ? m.name.replace(/^(\.\/)?package(\/|$)/, "") : m.name);
     if (rel === undefined || m.type === "other") continue;
     const path = join(dest, rel);
     if (m.type === "dir") {
