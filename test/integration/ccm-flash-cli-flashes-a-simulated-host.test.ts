@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
+import { createBundle } from "../../src/fw/bundle.js";
 import { makeFirmwareImage } from "../../src/sim/stm32/image.js";
 import { runCli, spawnCli } from "../helpers/cli.js";
 import { ptyPair } from "../helpers/socat.js";
@@ -93,8 +94,30 @@ test("ccm flash names the failed step when the host never answers after Go", asy
   assert.match(r.stderr, /ccm: flashing failed at step confirm: the host did not answer after Go/);
 });
 
-test("ccm flash does not take a fw bundle yet, and says so", async () => {
-  const r = await runCli(["flash", "--port", "/dev/null", "fw.zip"]);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /firmware bundles \(\.zip\) are not supported yet/);
+test("ccm flash takes a fw bundle: its STM32 part goes to the part's addr; a corrupted bundle is refused before flashing", async (t) => {
+  const sim = await hostSim(t, ["--no-pacing", "--fw-version", "1.0"]);
+  const bin = join(sim.dir, "FIRMWARE.BIN");
+  await writeFile(bin, makeFirmwareImage({ size: 5000, version: "4.2", seed: 4 }));
+  const zip = join(sim.dir, "fw.zip");
+  const bundle = createBundle({
+    name: "fw",
+    platform: "ccm_host",
+    parts: [{ name: "host_fw", type: "STM32", src: bin, addr: 0x0800_0000 }],
+  });
+  // A flipped byte in the part's data: the bytes just before the central directory are its end.
+  const bad = Buffer.from(bundle);
+  const cd = bad.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+  bad[cd - 10]! ^= 0xff;
+  await writeFile(join(sim.dir, "bad.zip"), bad);
+  const refused = await runCli(
+    ["flash", "--port", sim.port, "--lines", `sim:${sim.lines}`, join(sim.dir, "bad.zip")],
+    30_000,
+  );
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /host_fw|CRC|SHA/);
+  await writeFile(zip, bundle);
+  const r = await runCli(["flash", "--port", sim.port, "--lines", `sim:${sim.lines}`, zip], 30_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /flashed 5000 bytes of .*fw\.zip \(part host_fw\) at 0x8000000/);
+  assert.match(r.stdout, /fw_version "4\.2"/);
 });
