@@ -60,7 +60,12 @@ export const ConfigSchema = Type.Object(
           "How RST/BOOT0 are driven for host updates, as `ccm flash --lines` takes it: none, dtr-rts, rts-dtr, gpiod:CHIP:RST,BOOT0, sim:ADDR (`:inv-rst`, `:inv-boot0`).",
         ),
         flash_baud: int(115200, "Baud rate of the host's ROM bootloader during updates.", 1200, 3_000_000),
-        confirm_s: int(15, "Seconds the host has to answer Sys.Info with the new fw_version after an update.", 1, 600),
+        confirm_s: int(
+          15,
+          "Seconds the host has to answer Sys.Info with the new fw_version after an update.",
+          1,
+          600,
+        ),
         inbox_max: int(
           256,
           "Most notifications (MQTT.Message, Shadow.Delta) held for the host while its link is down; the oldest go first.",

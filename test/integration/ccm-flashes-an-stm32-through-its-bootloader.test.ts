@@ -144,13 +144,14 @@ test("a bootloader that stm32flash left synchronised (0x7F answered with NACK) i
   assert.equal((result.confirmed as { fw_version: string }).fw_version, "0.2");
 });
 
-test("the flasher through the paced bootloader takes about the wire time at 115200 baud", async (t) => {
+test("the paced bootloader holds the flasher to the wire time at 115200 baud (never faster)", async (t) => {
   const emu = await startEmulator(t, { chip: 0x440, mode: "bootloader", pacing: true, baud: 115200 });
   const image = makeFirmwareImage({ size: 8 * 1024, version: "0.4", seed: 5 });
   const result = await flashStm32({ port: emu.port, image });
   // Wire: 32 blocks × (268 + 268) chars × 11 bits / 115200 = 1.64 s; 8 page erases 0.24 s; programming 0.22 s.
   const s = result.durationMs / 1000;
-  assert.ok(s > 2.0 && s < 2.6, `took ${s.toFixed(2)} s`);
+  // Only the floor is a property of the emulator; how much slower a busy machine is belongs in bench/.
+  assert.ok(s > 2.0, `took ${s.toFixed(2)} s: pacing was bypassed`);
 });
 
 async function waitFor(check: () => boolean, ms = 3000): Promise<void> {

@@ -112,6 +112,6 @@ test("the shadow's desired ota {url, version} updates the host from an HTTP serv
     doc = (await call("Shadow.Get")) as Doc;
   }
   assert.equal(doc.state.reported?.ota?.state, 0, JSON.stringify(doc.state));
-  assert.equal(doc.state.reported?.ota?.version, "2.5");
+  assert.equal(doc.state.reported.ota.version, "2.5");
   assert.equal(doc.state.delta?.ota, undefined, "desired ota is met: no delta left");
 });

@@ -96,7 +96,10 @@ export function addOtaCommand(program: Command): void {
       const timeoutS = parseIntOption(opts.updateTimeout, "--update-timeout");
       const commitTimeoutS = Number(opts.commitTimeout);
       if (!Number.isInteger(commitTimeoutS) || commitTimeoutS < 0)
-        throw new CliError(`--commit-timeout must be 0 or more seconds, got "${opts.commitTimeout}"`, EXIT.usage);
+        throw new CliError(
+          `--commit-timeout must be 0 or more seconds, got "${opts.commitTimeout}"`,
+          EXIT.usage,
+        );
       const s = await withClient(globalsOf(cmd), (c) =>
         otaUpdate(c, zip, { chunk, timeoutS, commitTimeoutS, log: (l) => process.stderr.write(`${l}\n`) }),
       );
