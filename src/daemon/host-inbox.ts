@@ -1,6 +1,8 @@
 /**
  * Notifications for the host (MQTT.Message, Shadow.Delta) that arrive while it cannot take them: held
- * in a bounded queue while the host link is down and delivered in order when it comes back.
+ * in a bounded queue until the host answers on its link again (state `ready`) and delivered in order
+ * then. An open port is not enough: a UART opens whether or not a host is wired to it, and what is
+ * written before the host listens is lost.
  */
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../log/logger.js";
@@ -20,7 +22,7 @@ export class HostInbox {
     this.max = max;
     this.logger = logger;
     host.on("state", (state) => {
-      if (state !== "down") this.flush();
+      if (state === "ready") this.flush();
     });
   }
 
@@ -29,7 +31,7 @@ export class HostInbox {
     return this.queue.length;
   }
 
-  /** Sends a notification to the host now, or queues it while the host link is down. */
+  /** Sends a notification to the host now, or queues it while the host is not answering. */
   deliver(method: string, params: unknown): void {
     if (this.queue.length === 0 && this.trySend(method, params)) return;
     this.queue.push({ method, params });
@@ -49,7 +51,7 @@ export class HostInbox {
   }
 
   private trySend(method: string, params: unknown): boolean {
-    if (this.host.state === "down") return false;
+    if (this.host.state !== "ready") return false;
     try {
       this.host.notify(method, params);
       return true;

@@ -56,6 +56,8 @@ export function run(cmd: string, args: string[], input = "", timeoutMs = 15_000)
       }
       resolve({ code, stdout, stderr });
     });
+    // A program that does not read its stdin (mosquitto_pub -m) may exit first: EPIPE is no error.
+    child.stdin?.on("error", () => {});
     child.stdin?.end(input);
   });
 }
