@@ -29,16 +29,20 @@ test("unplugging the host fails pending calls at once, and replugging re-reads t
   assert.ok(daemon.host.stats.reconnects >= 1);
 });
 
-test("the host resetting while the link stays up is noticed by its uptime going back", async (t) => {
+test("the host resetting while the link stays up is noticed by its uptime going back, and its RPC.List is read again", async (t) => {
   const pty = await ptyPair(t);
   const sim = await startSim(t, { port: pty.b });
   const daemon = await startDaemon(t, pty.a, { ping_ms: 100 });
   await until(() => daemon.host.state === "ready", "host ready");
   await new Promise((r) => setTimeout(r, 1100));
+  assert.ok(!(daemon.host.info.methods ?? []).includes("Blink"));
   let resets = 0;
   daemon.host.on("reset", () => resets++);
+  // The new firmware exports one more method; the CCM learns it from the RPC.List it reads after the reset.
+  sim.registry.register({ name: "Blink", description: "Blinks the LED.", handler: () => true });
   sim.reset();
   await until(() => resets === 1, "reset noticed", 5000);
   assert.equal(daemon.host.resets, 1);
   assert.equal(daemon.host.state, "ready");
+  assert.ok(daemon.host.info.methods?.includes("Blink"), `methods: ${String(daemon.host.info.methods)}`);
 });
