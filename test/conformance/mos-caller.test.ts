@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { crc32Hex } from "../../src/framing/line-framer.js";
 import type { Daemon } from "../../src/daemon/daemon.js";
+import { startDaemon, startSim } from "../helpers/daemon.js";
 import {
   EOF,
   MosCaller,
@@ -166,5 +167,25 @@ test("a mos frame with a wrong CRC is not served, and the next good frame is", a
   const served = mos.frames.filter((f) => f.value?.id === badId);
   assert.deepEqual(served, [], "nothing answers the frame whose CRC did not match");
   assert.equal(daemon.host.stats.crc_errors, 1);
+  assertNoBadCrc(mos);
+});
+
+test("mos on the management UART reaches a method only the host exports, forwarded and framed for mos", async (t) => {
+  const scope = new Scope(t);
+  const hostCable = await cable(scope);
+  const mgmtCable = await cable(scope);
+  await startSim(t, { port: hostCable.b });
+  const daemon = await startDaemon(t, hostCable.a, {}, { rpc: { uart: { port: mgmtCable.a } } });
+  await waitFor(() => daemon.host.state === "ready", "the host to be ready");
+  const mos = new MosCaller(await RawPort.open(scope, mgmtCable.b));
+
+  const { id, reply } = await mos.call("Sum", { params: { a: 20, b: 22 } });
+  const r = reply.value;
+  assert.ok(r !== undefined);
+  assert.equal(r.id, id, "the caller's 13-digit id, not the id the CCM used towards the host");
+  assert.equal(r.error, undefined, JSON.stringify(r.error));
+  assert.equal(r.result, 42);
+  assert.equal(r.dst, "mos");
+  assertDeviceFraming(mos, reply);
   assertNoBadCrc(mos);
 });
