@@ -14,7 +14,7 @@ export interface MqttRpcOptions {
   server: RpcServer;
   /** Publishes an answer (QoS as `rpc.mqtt.qos`). */
   publish: (topic: string, payload: string) => void;
-  /** Told about messages that cannot be served (no `src` to answer to, not a frame). */
+  /** Told about messages that cannot be served (no `src` to answer to, not a frame, a response). */
   onDrop?: (reason: string) => void;
 }
 
@@ -54,6 +54,12 @@ export class MqttRpcChannel {
     }
     const frame = value as Partial<RequestFrame> & Record<string, unknown>;
     if (topic !== this.prefix) frame.method = topic.slice(this.prefix.length + 1);
+    if (!("method" in frame) && ("result" in frame || "error" in frame)) {
+      // Mongoose OS ignores responses nobody asked for; answering one would publish to its src,
+      // which may be this CCM's own topic (or another CCM's): an endless loop.
+      this.drop(`${topic}: a response nobody asked for`);
+      return;
+    }
     const src = frame.src;
     if (typeof src !== "string" || src === "") {
       // Nowhere to answer: Mongoose OS drops these too ("Drop frame without src").
