@@ -2,7 +2,8 @@
  * RPC authentication and authorisation as Mongoose OS does it (reference mos-protocols.md §6):
  * htdigest users, a JSON ACL of {method, ch_type, acl} with the first match winning, in-frame digest
  * credentials and the 401 challenge. Better than the original: every nonce is issued by us, expires,
- * and is single-use (HTTP digest: its nc must grow), and failed logins are rate-limited per source.
+ * and is single-use (HTTP digest: its nc must grow), and failed logins are rate-limited per source
+ * (per user name where the caller names itself, as over MQTT).
  */
 import { createHash, randomInt, timingSafeEqual } from "node:crypto";
 import { CcmError } from "../errors.js";
@@ -31,9 +32,14 @@ export interface AuthConfig {
   trusted?: readonly string[];
   /** Channel types that need a login when users exist but no ACL does: network channels. */
   network?: readonly string[];
+  /**
+   * Channel types whose callers name themselves (MQTT's `src`): no source the CCM could trust, so
+   * failed logins there count against the user name tried. Default `["MQTT"]`.
+   */
+  selfNamed?: readonly string[];
   /** Lifetime of an issued nonce: 5 minutes. */
   nonceTtlMs?: number;
-  /** Failed logins from one source before it is refused for `lockoutMs`: 5. */
+  /** Failed logins from one source (self-named channels: for one user) before a `lockoutMs` refusal: 5. */
   maxFailures?: number;
   lockoutMs?: number;
   clock?: Clock;
@@ -45,7 +51,7 @@ export type AuthResult = { ok: true; user?: string } | { ok: false; error: RpcEr
 /** What a channel knows about the caller beyond the frame. */
 export interface AuthSubject {
   channel: string;
-  /** Address the rate limiter counts failures by. */
+  /** Address the rate limiter counts failures by (not on self-named channels: the user name tried). */
   source: string;
   /** Already authenticated by the channel (HTTP Authorization, WS handshake). */
   user?: string;
@@ -236,8 +242,10 @@ export class RpcAuth {
 
   private login(frame: RequestFrame, subject: AuthSubject): AuthResult {
     if (subject.user !== undefined) return { ok: true, user: subject.user };
-    const locked = this.lockedOut(subject.source);
-    if (locked !== undefined) return { ok: false, error: locked };
+    const selfNamed = (this.config.selfNamed ?? ["MQTT"]).includes(subject.channel);
+    // Where the source is real, a locked-out one gets no challenge either.
+    const lockedSource = selfNamed ? undefined : this.lockedOut(subject.source);
+    if (lockedSource !== undefined) return { ok: false, error: lockedSource };
     const auth = frame.auth as Record<string, unknown> | undefined;
     const users = this.config.users;
     if (auth === undefined || typeof auth !== "object" || users === null)
@@ -250,23 +258,26 @@ export class RpcAuth {
       "cnonce",
       "response",
     ].map((k) => text(auth[k]));
+    const key = selfNamed ? `${subject.channel} user ${username!}` : subject.source;
+    const locked = selfNamed ? this.lockedOut(key) : undefined;
+    if (locked !== undefined) return { ok: false, error: locked };
     const algorithm = text(auth.algorithm) === "" ? "MD5" : text(auth.algorithm);
     if (
       [realm, username, nonce, cnonce, response].includes("") ||
       realm !== this.realm ||
       algorithm !== this.algorithm
     ) {
-      return { ok: false, error: this.fail(subject.source, 400, "bad request") };
+      return { ok: false, error: this.fail(key, 400, "bad request") };
     }
     if (!this.nonceUsable(nonce!, 1)) return { ok: false, error: this.challenge() };
     const ha1 = users.get(username!);
     const want = ha1 === undefined ? "" : frameDigestResponse(ha1, nonce!, cnonce!, this.algorithm);
     if (!sameHex(want, response!)) {
-      const failed = this.fail(subject.source, 401, "unauthorized");
+      const failed = this.fail(key, 401, "unauthorized");
       return { ok: false, error: failed.code === 429 ? failed : this.challenge() };
     }
     this.markUsed(nonce!, 1);
-    this.failures.delete(subject.source);
+    this.failures.delete(key);
     return { ok: true, user: username! };
   }
 
@@ -299,8 +310,20 @@ export class RpcAuth {
     if (f.count >= (this.config.maxFailures ?? 5))
       f.until = this.clock.now() + (this.config.lockoutMs ?? 60_000);
     this.failures.set(source, f);
-    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
+    if (this.failures.size > 10_000) this.forgetOneFailure();
     return { code, message };
+  }
+
+  /** Makes room in the failure table, sparing lockouts still running (a flood must not lift them). */
+  private forgetOneFailure(): void {
+    const now = this.clock.now();
+    for (const [key, f] of this.failures) {
+      if (f.until <= now) {
+        this.failures.delete(key);
+        return;
+      }
+    }
+    this.failures.delete(this.failures.keys().next().value!);
   }
 
   private lockedOut(source: string): RpcErrorObject | undefined {

@@ -93,6 +93,37 @@ test("failed logins from one source are refused with 429 for a while, on HTTP an
   assert.equal(right.status, 429, "even the right password waits out the lockout");
 });
 
+test("over MQTT a brute force on a user name is refused with 429 whatever src it gives, and other users still log in", async (t) => {
+  const file = await htdigestFile(t, "RPC", { joe: "secret", ann: "s3cr3t" });
+  const broker = await startBroker(t, "embedded");
+  const { daemon } = await remoteRig(t, {
+    rpc: { auth_file: file },
+    mqtt: { enable: true, server: broker.server },
+  });
+  await until(() => daemon.mqtt?.connected === true, "MQTT up");
+  // Every connection is a new MQTT client with its own src (<device>/rpc-resp/<client id>).
+  const callAs = async (user: string, pass: string): Promise<number> => {
+    const c = await connectRpc(`mqtt://${broker.server}/ccm_test`, {
+      timeoutMs: 3000,
+      baudRate: 115200,
+      creds: { user, pass },
+    });
+    try {
+      await c.call("RPC.Ping");
+      return 200;
+    } catch (e) {
+      return isCcmError(e, "RPC_REMOTE") ? e.rpcCode : -1;
+    } finally {
+      await c.close();
+    }
+  };
+  const codes: number[] = [];
+  for (let i = 0; i < 6; i++) codes.push(await callAs("joe", "guess"));
+  assert.deepEqual(codes, [401, 401, 401, 401, 401, 429]);
+  assert.equal(await callAs("joe", "secret"), 429, "a fresh src does not lift joe's lockout");
+  assert.equal(await callAs("ann", "s3cr3t"), 200, "ann is not locked out by joe's failures");
+});
+
 test("an ACL opens a method on one channel type and closes it on another", async (t) => {
   const users = await htdigestFile(t, "RPC", { joe: "secret", eve: "evil" });
   const acl = await aclFile(t, [
