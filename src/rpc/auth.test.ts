@@ -116,6 +116,13 @@ describe("in-frame digest auth", () => {
     assert.equal(a.check(call(answer(old)), ws).ok, false);
   });
 
+  test("a caller holding a nonce still logs in after a flood of 20,000 unauthenticated calls", () => {
+    const a = auth();
+    const held = (a.check(call(), ws) as { error: RpcErrorObject }).error;
+    for (let i = 0; i < 20_000; i++) a.check(call(), { channel: "MQTT", source: `flood-${i}` });
+    assert.deepEqual(a.check(call(answer(held)), ws), { ok: true, user: "joe" });
+  });
+
   test("a wrong password is a 401, malformed credentials a 400", () => {
     const a = auth();
     const c = (a.check(call(), ws) as { error: RpcErrorObject }).error;
