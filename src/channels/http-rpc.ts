@@ -68,7 +68,15 @@ export function serveHttpRpc(req: IncomingMessage, res: ServerResponse, o: HttpR
   }
   const raw = req.url ?? "/";
   const q = raw.indexOf("?");
-  const method = (q < 0 ? raw : raw.slice(0, q)).replace(/^\/rpc\/?/, "");
+  const method = decodeMethod((q < 0 ? raw : raw.slice(0, q)).replace(/^\/rpc\/?/, ""));
+  if (method === undefined) {
+    req.resume();
+    sendJson(out, 400, {
+      code: RPC_INVALID_REQUEST,
+      message: "the method in the path is not valid %-encoding",
+    });
+    return;
+  }
   const source = remoteOf(req);
   let user: string | undefined;
   const authorization = req.headers.authorization;
@@ -140,7 +148,7 @@ function rest(
       return;
     }
   }
-  const frame: RequestFrame = { id: 1, method: decodeURIComponent(method) };
+  const frame: RequestFrame = { id: 1, method };
   if (params !== undefined) frame.params = params;
   server.dispatch(frame, true, ctx, (reply) => {
     if (reply === undefined) return;
@@ -148,6 +156,15 @@ function rest(
     else if (reply.error !== undefined) sendJson(out, restStatus(reply.error.code), reply.error);
     else sendJson(out, 200, reply.result ?? null);
   });
+}
+
+/** The method named by `/rpc/<Method>`, %-decoded; undefined when the encoding is broken (`%E0%A4%A`). */
+function decodeMethod(encoded: string): string | undefined {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether an answer is the auth layer asking for credentials (the HTTP way is a 401 response). */

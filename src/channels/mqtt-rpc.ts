@@ -14,7 +14,7 @@ export interface MqttRpcOptions {
   server: RpcServer;
   /** Publishes an answer (QoS as `rpc.mqtt.qos`). */
   publish: (topic: string, payload: string) => void;
-  /** Told about messages that cannot be served (no `src` to answer to, not a frame). */
+  /** Told about messages that cannot be served (no valid `src` to answer to, not a frame, a response). */
   onDrop?: (reason: string) => void;
 }
 
@@ -54,16 +54,24 @@ export class MqttRpcChannel {
     }
     const frame = value as Partial<RequestFrame> & Record<string, unknown>;
     if (topic !== this.prefix) frame.method = topic.slice(this.prefix.length + 1);
-    const src = frame.src;
-    if (typeof src !== "string" || src === "") {
-      // Nowhere to answer: Mongoose OS drops these too ("Drop frame without src").
-      if ("id" in frame) {
-        this.drop(`${topic}: a request without src cannot be answered`);
-        return;
-      }
+    if (!("method" in frame) && ("result" in frame || "error" in frame)) {
+      // Mongoose OS ignores responses nobody asked for; answering one would publish to its src,
+      // which may be this CCM's own topic (or another CCM's): an endless loop.
+      this.drop(`${topic}: a response nobody asked for`);
+      return;
     }
-    this.options.server.handle(frame, { channel: MQTT_CHANNEL, peer: src ?? topic }, (reply) => {
-      this.options.publish(`${src ?? ""}/rpc`, JSON.stringify(reply));
+    const src = frame.src;
+    const problem = typeof src === "string" ? replyTopicProblem(src) : "no src";
+    if (problem !== undefined && "id" in frame) {
+      // Nowhere to answer: Mongoose OS drops these too ("Drop frame without src"). Publishing to a
+      // topic the broker refuses would close the connection the cloud and the shadow share.
+      this.drop(`${topic}: a request that cannot be answered (${problem})`);
+      return;
+    }
+    const peer = typeof src === "string" ? src : topic;
+    this.options.server.handle(frame, { channel: MQTT_CHANNEL, peer }, (reply) => {
+      if (problem !== undefined) this.drop(`${topic}: an answer with nowhere to go (${problem})`);
+      else this.options.publish(`${src as string}/rpc`, JSON.stringify(reply));
     });
   }
 
@@ -71,4 +79,26 @@ export class MqttRpcChannel {
     this.dropped.count++;
     this.options.onDrop?.(reason);
   }
+}
+
+/** Longest `src` answered: the reply topic `<src>/rpc` stays short enough for any broker. */
+const MAX_SRC_BYTES = 256;
+/** Most topic levels in `src` (Mosquitto closes the connection of a publish past 200). */
+const MAX_SRC_LEVELS = 32;
+
+/** Why `<src>/rpc` is not a topic the CCM may publish to (MQTT 3.1.1 §1.5.3, §4.7), or undefined. */
+function replyTopicProblem(src: string): string | undefined {
+  if (src === "") return "empty src";
+  if (src.includes("+") || src.includes("#")) return "src holds a wildcard";
+  if (src.startsWith("$")) return "src names a broker topic ($…)";
+  if (Buffer.byteLength(src) > MAX_SRC_BYTES) return `src longer than ${MAX_SRC_BYTES} bytes`;
+  if (src.split("/").length > MAX_SRC_LEVELS) return `src of more than ${MAX_SRC_LEVELS} levels`;
+  for (const ch of src) {
+    const c = ch.codePointAt(0) ?? 0;
+    // Control characters, lone surrogates and non-characters: brokers refuse them in topics.
+    if (c <= 0x1f || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xdfff))
+      return "src holds a control character or a lone surrogate";
+    if ((c >= 0xfdd0 && c <= 0xfdef) || (c & 0xfffe) === 0xfffe) return "src holds a Unicode non-character";
+  }
+  return undefined;
 }

@@ -116,6 +116,13 @@ describe("in-frame digest auth", () => {
     assert.equal(a.check(call(answer(old)), ws).ok, false);
   });
 
+  test("a caller holding a nonce still logs in after a flood of 20,000 unauthenticated calls", () => {
+    const a = auth();
+    const held = (a.check(call(), ws) as { error: RpcErrorObject }).error;
+    for (let i = 0; i < 20_000; i++) a.check(call(), { channel: "MQTT", source: `flood-${i}` });
+    assert.deepEqual(a.check(call(answer(held)), ws), { ok: true, user: "joe" });
+  });
+
   test("a wrong password is a 401, malformed credentials a 400", () => {
     const a = auth();
     const c = (a.check(call(), ws) as { error: RpcErrorObject }).error;
@@ -140,6 +147,30 @@ describe("in-frame digest auth", () => {
     clock.advance(10_001);
     const again = (a.check(call(), ws) as { error: RpcErrorObject }).error;
     assert.equal(a.check(call(answer(again)), ws).ok, true);
+  });
+
+  test("over MQTT failed logins count against the user name tried, whatever src the caller gives", () => {
+    const clock = fakeClock();
+    const a = auth({
+      clock,
+      maxFailures: 3,
+      lockoutMs: 10_000,
+      users: new Map([
+        ["joe", HA1],
+        ["ann", md5("ann:RPC:pw")],
+      ]),
+    });
+    const mqtt = (src: string) => ({ channel: "MQTT", source: src });
+    const tryAs = (src: string, pass: string, user = "joe"): RpcErrorObject | undefined => {
+      const c = (a.check(call(), mqtt(src)) as { error: RpcErrorObject }).error;
+      const r = a.check(call(answer(c, pass, user)), mqtt(src));
+      return r.ok ? undefined : r.error;
+    };
+    for (let i = 0; i < 3; i++) assert.equal(tryAs(`attacker-${i}`, "guess")?.code, 401);
+    assert.equal(tryAs("attacker-new", "secret")?.code, 429, "a new src does not lift joe's lockout");
+    assert.equal(tryAs("attacker-0", "pw", "ann"), undefined, "ann, another user, is not locked out");
+    clock.advance(10_001);
+    assert.equal(tryAs("attacker-0", "secret"), undefined);
   });
 
   test("with users but no ACL, network channels need a login and serial and the host do not", () => {

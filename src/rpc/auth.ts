@@ -2,13 +2,16 @@
  * RPC authentication and authorisation as Mongoose OS does it (reference mos-protocols.md §6):
  * htdigest users, a JSON ACL of {method, ch_type, acl} with the first match winning, in-frame digest
  * credentials and the 401 challenge. Better than the original: every nonce is issued by us, expires,
- * and is single-use (HTTP digest: its nc must grow), and failed logins are rate-limited per source.
+ * and is single-use (HTTP digest: its nc must grow) without a table a flood of challenges could fill
+ * (nonces.ts), and failed logins are rate-limited per source
+ * (per user name where the caller names itself, as over MQTT).
  */
-import { createHash, randomInt, timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { CcmError } from "../errors.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import type { RequestFrame, RpcErrorObject } from "./frame.js";
 import { globMatch } from "./match.js";
+import { NonceBook } from "./nonces.js";
 
 export type DigestAlgorithm = "MD5" | "SHA-256";
 
@@ -31,9 +34,14 @@ export interface AuthConfig {
   trusted?: readonly string[];
   /** Channel types that need a login when users exist but no ACL does: network channels. */
   network?: readonly string[];
+  /**
+   * Channel types whose callers name themselves (MQTT's `src`): no source the CCM could trust, so
+   * failed logins there count against the user name tried. Default `["MQTT"]`.
+   */
+  selfNamed?: readonly string[];
   /** Lifetime of an issued nonce: 5 minutes. */
   nonceTtlMs?: number;
-  /** Failed logins from one source before it is refused for `lockoutMs`: 5. */
+  /** Failed logins from one source (self-named channels: for one user) before a `lockoutMs` refusal: 5. */
   maxFailures?: number;
   lockoutMs?: number;
   clock?: Clock;
@@ -45,7 +53,7 @@ export type AuthResult = { ok: true; user?: string } | { ok: false; error: RpcEr
 /** What a channel knows about the caller beyond the frame. */
 export interface AuthSubject {
   channel: string;
-  /** Address the rate limiter counts failures by. */
+  /** Address the rate limiter counts failures by (not on self-named channels: the user name tried). */
   source: string;
   /** Already authenticated by the channel (HTTP Authorization, WS handshake). */
   user?: string;
@@ -132,18 +140,13 @@ export function parseDigestHeader(header: string): Record<string, string> | null
   return out;
 }
 
-interface NonceState {
-  expires: number;
-  lastNc: number;
-}
-
 /** Checks requests against the users and the ACL; issues and tracks nonces; limits failed logins. */
 export class RpcAuth {
   readonly realm: string;
   readonly algorithm: DigestAlgorithm;
   private readonly config: AuthConfig;
   private readonly clock: Clock;
-  private readonly nonces = new Map<string, NonceState>();
+  private readonly nonces: NonceBook;
   private readonly failures = new Map<string, { count: number; until: number }>();
 
   constructor(config: AuthConfig) {
@@ -151,6 +154,7 @@ export class RpcAuth {
     this.realm = config.realm;
     this.algorithm = config.algorithm ?? "MD5";
     this.clock = config.clock ?? systemClock;
+    this.nonces = new NonceBook({ ttlMs: config.nonceTtlMs ?? 300_000, clock: this.clock });
   }
 
   /** Whether anything is configured at all; without users and ACL every call is allowed. */
@@ -171,12 +175,9 @@ export class RpcAuth {
     return { ok: false, error: { code: 403, message: "unauthorized" } };
   }
 
-  /** A fresh nonce: a random integer (mos parses nonces as JSON numbers), single-use, expiring. */
+  /** A fresh nonce: an integer (mos parses nonces as JSON numbers), single-use, expiring. */
   issueNonce(): string {
-    this.sweep();
-    const nonce = String(randomInt(1, 2 ** 47));
-    this.nonces.set(nonce, { expires: this.clock.now() + (this.config.nonceTtlMs ?? 300_000), lastNc: 0 });
-    return nonce;
+    return this.nonces.issue();
   }
 
   /** The 401 answer for frame channels: a challenge serialised into the message (§6.2). */
@@ -219,7 +220,7 @@ export class RpcAuth {
     if ((f.algorithm ?? "MD5").toUpperCase() !== this.algorithm) return this.fail(source, 400, "bad request");
     if (dUri !== undefined && dUri !== uri) return this.fail(source, 400, "bad request");
     const ncValue = nc === undefined ? 1 : parseInt(nc, 16);
-    if (!this.nonceUsable(nonce, ncValue)) return "stale";
+    if (!this.nonces.usable(nonce, ncValue)) return "stale";
     const ha1 = users.get(username);
     const ha2 = digestHex(this.algorithm, `${method}:${dUri ?? uri}`);
     const want =
@@ -229,15 +230,17 @@ export class RpcAuth {
           ? digestHex(this.algorithm, `${ha1}:${nonce}:${ha2}`)
           : digestHex(this.algorithm, `${ha1}:${nonce}:${nc ?? ""}:${cnonce ?? ""}:${qop}:${ha2}`);
     if (!sameHex(want, response)) return this.fail(source, 401, "unauthorized");
-    this.markUsed(nonce, ncValue);
+    this.nonces.spend(nonce, ncValue);
     this.failures.delete(source);
     return { user: username };
   }
 
   private login(frame: RequestFrame, subject: AuthSubject): AuthResult {
     if (subject.user !== undefined) return { ok: true, user: subject.user };
-    const locked = this.lockedOut(subject.source);
-    if (locked !== undefined) return { ok: false, error: locked };
+    const selfNamed = (this.config.selfNamed ?? ["MQTT"]).includes(subject.channel);
+    // Where the source is real, a locked-out one gets no challenge either.
+    const lockedSource = selfNamed ? undefined : this.lockedOut(subject.source);
+    if (lockedSource !== undefined) return { ok: false, error: lockedSource };
     const auth = frame.auth as Record<string, unknown> | undefined;
     const users = this.config.users;
     if (auth === undefined || typeof auth !== "object" || users === null)
@@ -250,23 +253,26 @@ export class RpcAuth {
       "cnonce",
       "response",
     ].map((k) => text(auth[k]));
+    const key = selfNamed ? `${subject.channel} user ${username!}` : subject.source;
+    const locked = selfNamed ? this.lockedOut(key) : undefined;
+    if (locked !== undefined) return { ok: false, error: locked };
     const algorithm = text(auth.algorithm) === "" ? "MD5" : text(auth.algorithm);
     if (
       [realm, username, nonce, cnonce, response].includes("") ||
       realm !== this.realm ||
       algorithm !== this.algorithm
     ) {
-      return { ok: false, error: this.fail(subject.source, 400, "bad request") };
+      return { ok: false, error: this.fail(key, 400, "bad request") };
     }
-    if (!this.nonceUsable(nonce!, 1)) return { ok: false, error: this.challenge() };
+    if (!this.nonces.usable(nonce!, 1)) return { ok: false, error: this.challenge() };
     const ha1 = users.get(username!);
     const want = ha1 === undefined ? "" : frameDigestResponse(ha1, nonce!, cnonce!, this.algorithm);
     if (!sameHex(want, response!)) {
-      const failed = this.fail(subject.source, 401, "unauthorized");
+      const failed = this.fail(key, 401, "unauthorized");
       return { ok: false, error: failed.code === 429 ? failed : this.challenge() };
     }
-    this.markUsed(nonce!, 1);
-    this.failures.delete(subject.source);
+    this.nonces.spend(nonce!, 1);
+    this.failures.delete(key);
     return { ok: true, user: username! };
   }
 
@@ -283,24 +289,26 @@ export class RpcAuth {
     return hit?.acl ?? "deny";
   }
 
-  private nonceUsable(nonce: string, nc: number): boolean {
-    const s = this.nonces.get(nonce);
-    return s !== undefined && s.expires > this.clock.now() && nc > s.lastNc;
-  }
-
-  private markUsed(nonce: string, nc: number): void {
-    const s = this.nonces.get(nonce);
-    if (s !== undefined) s.lastNc = nc;
-  }
-
   private fail(source: string, code: number, message: string): RpcErrorObject {
     const f = this.failures.get(source) ?? { count: 0, until: 0 };
     f.count++;
     if (f.count >= (this.config.maxFailures ?? 5))
       f.until = this.clock.now() + (this.config.lockoutMs ?? 60_000);
     this.failures.set(source, f);
-    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
+    if (this.failures.size > 10_000) this.forgetOneFailure();
     return { code, message };
+  }
+
+  /** Makes room in the failure table, sparing lockouts still running (a flood must not lift them). */
+  private forgetOneFailure(): void {
+    const now = this.clock.now();
+    for (const [key, f] of this.failures) {
+      if (f.until <= now) {
+        this.failures.delete(key);
+        return;
+      }
+    }
+    this.failures.delete(this.failures.keys().next().value!);
   }
 
   private lockedOut(source: string): RpcErrorObject | undefined {
@@ -309,12 +317,6 @@ export class RpcAuth {
     if (f.until > this.clock.now()) return { code: 429, message: "too many failed logins; try again later" };
     this.failures.delete(source);
     return undefined;
-  }
-
-  private sweep(): void {
-    const now = this.clock.now();
-    for (const [n, s] of this.nonces) if (s.expires <= now) this.nonces.delete(n);
-    while (this.nonces.size >= 10_000) this.nonces.delete(this.nonces.keys().next().value!);
   }
 }
 

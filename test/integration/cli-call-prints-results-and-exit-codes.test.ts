@@ -48,4 +48,10 @@ test("ccm call refuses bad params, a missing port and an absent device with clea
   assert.match(absent.stderr, /cannot open \/nonexistent\/ttyUSB9/);
   const badTimeout = await runCli(["call", "--port", "/dev/null", "--timeout", "soon", "Sum"]);
   assert.equal(badTimeout.code, 2);
+  const badDevice = await runCli(["call", "--port", "mqtt://127.0.0.1:1/%E0%A4%A", "Sum"]);
+  assert.equal(badDevice.code, 2, badDevice.stderr);
+  assert.match(badDevice.stderr, /the device id in --port is not valid %-encoding/);
+  const badUrl = await runCli(["call", "--port", "ws://[oops/rpc", "Sum"]);
+  assert.equal(badUrl.code, 2, badUrl.stderr);
+  assert.match(badUrl.stderr, /--port "ws:\/\/\[oops\/rpc" is not a valid URL/);
 });

@@ -147,3 +147,16 @@ test("paths outside /rpc get 404", async (t) => {
   const { url } = await remoteRig(t);
   assert.equal((await curl([`${url}/nothing`])).status, 404);
 });
+
+test("a path or query that is not valid %-encoding gets 400 and the daemon keeps serving", async (t) => {
+  const { url } = await remoteRig(t);
+  const path = await curl([`${url}/rpc/%E0%A4%A`]);
+  assert.equal(path.status, 400);
+  assert.deepEqual(JSON.parse(path.body), {
+    code: -32600,
+    message: "the method in the path is not valid %-encoding",
+  });
+  const query = await curl([`${url}/rpc/Sum?a=%E0%A4%A&b=1`]);
+  assert.equal(query.status, 400, "a query value that does not decode is a bad param, not a crash");
+  assert.equal((await curl([`${url}/rpc/Sum?a=20&b=22`])).body, "42\r\n");
+});

@@ -68,3 +68,22 @@ test("the CCM subscribes again after the broker goes away and comes back", async
   t.after(() => c.close());
   assert.equal(await c.call("Sum", [1, 2]), 3);
 });
+
+test("a src that is no valid reply topic gets no answer, and the CCM's MQTT connection stays up", async (t) => {
+  const { broker, pub, daemon } = await rigWithMosquitto(t);
+  const downs: string[] = [];
+  daemon.mqtt?.on("down", (reason) => downs.push(reason));
+  const bad = ["a+b", "#", "a\u0000b", "", "x".repeat(300), "a/".repeat(250), "$SYS/x"];
+  for (const src of bad) await pub("ccm_test/rpc", JSON.stringify({ id: 1, src, method: "RPC.Ping" }));
+  // Not a request (method is no string), so not dropped on arrival: its -32600 has nowhere to go.
+  await pub("ccm_test/rpc", JSON.stringify({ src: "#", method: 5 }));
+  await until(
+    () => daemon.channels.mqttRpc?.dropped.count === bad.length + 1,
+    "every message dropped and counted",
+  );
+  const c = await connectRpc(`mqtt://${broker.server}/ccm_test`, { timeoutMs: 3000, baudRate: 115200 });
+  t.after(() => c.close());
+  assert.equal(await c.call("Sum", [20, 22]), 42, "other callers are still served");
+  assert.deepEqual(downs, [], "the broker never closed the CCM's connection");
+  assert.equal(daemon.mqtt?.connected, true);
+});

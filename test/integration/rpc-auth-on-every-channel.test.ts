@@ -81,6 +81,36 @@ test("a replayed in-frame auth is refused with a fresh challenge", async (t) => 
   assert.equal((JSON.parse(replayed.error.message) as { auth_type: string }).auth_type, "digest");
 });
 
+test("a caller who got its nonce before a flood of 12,000 unauthenticated calls still logs in with it", async (t) => {
+  const file = await htdigestFile(t, "RPC", { joe: "secret" });
+  const { url } = await remoteRig(t, { rpc: { auth_file: file } });
+  const open = async () => {
+    const ws = new WebSocket(`${url.replace("http", "ws")}/rpc`);
+    t.after(() => {
+      ws.terminate();
+    });
+    await new Promise((r) => ws.once("open", r));
+    const replies: { id: number; result?: unknown; error?: { code: number; message: string } }[] = [];
+    ws.on("message", (d: Buffer) => replies.push(JSON.parse(d.toString()) as (typeof replies)[number]));
+    return { ws, replies };
+  };
+  const joe = await open();
+  joe.ws.send(JSON.stringify({ id: 1, src: "joe", method: "Sum", params: [1, 2] }));
+  await until(() => joe.replies.length === 1, "joe's challenge");
+  const challenge = joe.replies[0]!.error;
+  assert.equal(challenge?.code, 401);
+  const flood = await open();
+  const n = 12_000;
+  for (let i = 0; i < n; i++) flood.ws.send(JSON.stringify({ id: i, src: "flood", method: "RPC.Ping" }));
+  await until(() => flood.replies.length === n, "every flood call challenged", 60_000);
+  assert.ok(flood.replies.every((r) => r.error?.code === 401));
+  const { answerFrameChallenge } = await import("../../src/rpc/auth-client.js");
+  const auth = answerFrameChallenge(challenge.message, { user: "joe", pass: "secret" });
+  joe.ws.send(JSON.stringify({ id: 2, src: "joe", method: "Sum", params: [1, 2], auth }));
+  await until(() => joe.replies.length === 2, "joe's answer");
+  assert.equal(joe.replies[1]!.result, 3, JSON.stringify(joe.replies[1]));
+});
+
 test("failed logins from one source are refused with 429 for a while, on HTTP and in frames", async (t) => {
   const file = await htdigestFile(t, "RPC", { joe: "secret" });
   const { url } = await remoteRig(t, { rpc: { auth_file: file } });
@@ -91,6 +121,37 @@ test("failed logins from one source are refused with 429 for a while, on HTTP an
   assert.equal(statuses[5], 429);
   const right = await curl(["--digest", "-u", "joe:secret", `${url}/rpc/RPC.Ping`]);
   assert.equal(right.status, 429, "even the right password waits out the lockout");
+});
+
+test("over MQTT a brute force on a user name is refused with 429 whatever src it gives, and other users still log in", async (t) => {
+  const file = await htdigestFile(t, "RPC", { joe: "secret", ann: "s3cr3t" });
+  const broker = await startBroker(t, "embedded");
+  const { daemon } = await remoteRig(t, {
+    rpc: { auth_file: file },
+    mqtt: { enable: true, server: broker.server },
+  });
+  await until(() => daemon.mqtt?.connected === true, "MQTT up");
+  // Every connection is a new MQTT client with its own src (<device>/rpc-resp/<client id>).
+  const callAs = async (user: string, pass: string): Promise<number> => {
+    const c = await connectRpc(`mqtt://${broker.server}/ccm_test`, {
+      timeoutMs: 3000,
+      baudRate: 115200,
+      creds: { user, pass },
+    });
+    try {
+      await c.call("RPC.Ping");
+      return 200;
+    } catch (e) {
+      return isCcmError(e, "RPC_REMOTE") ? e.rpcCode : -1;
+    } finally {
+      await c.close();
+    }
+  };
+  const codes: number[] = [];
+  for (let i = 0; i < 6; i++) codes.push(await callAs("joe", "guess"));
+  assert.deepEqual(codes, [401, 401, 401, 401, 401, 429]);
+  assert.equal(await callAs("joe", "secret"), 429, "a fresh src does not lift joe's lockout");
+  assert.equal(await callAs("ann", "s3cr3t"), 200, "ann is not locked out by joe's failures");
 });
 
 test("an ACL opens a method on one channel type and closes it on another", async (t) => {

@@ -2,6 +2,7 @@
 import { CcmError, errorMessage } from "../../errors.js";
 import { answerHttpChallenge, type Credentials } from "../../rpc/auth-client.js";
 import type { ResponseFrame } from "../../rpc/frame.js";
+import { parsePortUrl } from "./port-url.js";
 import type { RpcClient } from "./rpc-client.js";
 
 /** A client POSTing frames to `url` (its path defaults to `/rpc`). */
@@ -9,7 +10,7 @@ export function connectHttp(
   url: string,
   o: { timeoutMs: number; creds?: Credentials; src: string },
 ): RpcClient {
-  const target = new URL(url);
+  const target = parsePortUrl(url);
   if (target.pathname === "/" || target.pathname === "") target.pathname = "/rpc";
   const uri = target.pathname + target.search;
   let nextId = 1 + Math.floor(Math.random() * 1_000_000);

@@ -7,6 +7,7 @@ import mqtt from "mqtt";
 import { CcmError, errorMessage } from "../../errors.js";
 import type { Credentials } from "../../rpc/auth-client.js";
 import { RpcPeer } from "../../rpc/peer.js";
+import { decodePortPart, parsePortUrl } from "./port-url.js";
 import { callWithFrameAuth, type RpcClient } from "./rpc-client.js";
 
 /** Connects to the broker named in `url` and calls the device named by its path. */
@@ -14,8 +15,8 @@ export async function connectMqtt(
   url: string,
   o: { timeoutMs: number; creds?: Credentials },
 ): Promise<RpcClient> {
-  const target = new URL(url);
-  const deviceId = decodeURIComponent(target.pathname.replace(/^\//, ""));
+  const target = parsePortUrl(url);
+  const deviceId = decodePortPart(target.pathname.replace(/^\//, ""), "device id");
   if (deviceId === "") {
     throw new CcmError("BAD_ARGUMENT", `${url}: name the device: mqtt://broker[:port]/DEVICE_ID`);
   }
@@ -23,14 +24,17 @@ export async function connectMqtt(
   const src = `${deviceId}/rpc-resp/${clientId}`;
   const secure = target.protocol === "mqtts:";
   const brokerUrl = `${secure ? "mqtts" : "mqtt"}://${target.hostname}:${target.port || (secure ? 8883 : 1883)}`;
+  const login = {
+    ...(target.username === "" ? {} : { username: decodePortPart(target.username, "user name") }),
+    ...(target.password === "" ? {} : { password: decodePortPart(target.password, "password") }),
+  };
   let client: mqtt.MqttClient;
   try {
     client = await mqtt.connectAsync(brokerUrl, {
       clientId,
       connectTimeout: o.timeoutMs,
       reconnectPeriod: 0,
-      ...(target.username === "" ? {} : { username: decodeURIComponent(target.username) }),
-      ...(target.password === "" ? {} : { password: decodeURIComponent(target.password) }),
+      ...login,
     });
   } catch (e) {
     throw new CcmError("TRANSPORT_OPEN_FAILED", `cannot connect to ${brokerUrl}: ${errorMessage(e)}`, {

@@ -3,6 +3,7 @@ import WebSocket from "ws";
 import { CcmError, errorMessage } from "../../errors.js";
 import type { Credentials } from "../../rpc/auth-client.js";
 import { RpcPeer } from "../../rpc/peer.js";
+import { parsePortUrl } from "./port-url.js";
 import { callWithFrameAuth, type RpcClient } from "./rpc-client.js";
 
 /** Opens a WebSocket to `url` (subprotocol `clubby.cesanta.com`, as mos offers). */
@@ -10,6 +11,7 @@ export async function connectWs(
   url: string,
   o: { timeoutMs: number; creds?: Credentials; src: string },
 ): Promise<RpcClient> {
+  parsePortUrl(url);
   const ws = new WebSocket(url, ["clubby.cesanta.com"], { handshakeTimeout: o.timeoutMs });
   await new Promise<void>((resolve, reject) => {
     ws.once("open", resolve);
