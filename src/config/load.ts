@@ -7,7 +7,7 @@ import type { TSchema } from "typebox";
 import { Value } from "typebox/value";
 import { CcmError, errorMessage } from "../errors.js";
 import { ConfigSchema, type CcmConfig } from "./schema.js";
-import { isTree, merge, treeAt, type Tree } from "./tree.js";
+import { getAt, isTree, merge, treeAt, type Tree } from "./tree.js";
 
 export { merge };
 
@@ -62,10 +62,19 @@ export function validateConfig(tree: Tree): CcmConfig {
     const key = [path, ...p.additionalProperties].filter((s) => s !== "").join(".");
     throw new CcmError("CONFIG_INVALID", `unknown config key: ${key}`);
   }
-  throw new CcmError(
-    "CONFIG_INVALID",
-    `config ${path === "" ? "" : `${path} `}${first?.message ?? "is invalid"}`,
-  );
+  const choices = path === "" ? undefined : allowedValues(path);
+  const message =
+    choices === undefined
+      ? (first?.message ?? "is invalid")
+      : `must be one of ${choices.map((c) => JSON.stringify(c)).join(", ")} (got ${JSON.stringify(getAt(withDefaults, path))})`;
+  throw new CcmError("CONFIG_INVALID", `config ${path === "" ? "" : `${path} `}${message}`);
+}
+
+/** The values a key may take when its schema is a choice of constants (`wifi.backend`), else undefined. */
+export function allowedValues(path: string): unknown[] | undefined {
+  const options = (schemaAt(path) as { anyOf?: { const?: unknown }[] } | undefined)?.anyOf;
+  if (options === undefined || !options.every((o) => "const" in o)) return undefined;
+  return options.map((o) => o.const);
 }
 
 export interface ConfigSources {
