@@ -69,7 +69,7 @@ function configDoc(): string {
   out +=
     'Marks: *secret* keys are redacted from callers that may not read secrets; *restart* keys take effect when the components restart (`Config.Save {"reboot":true}`).\n';
   out +=
-    "`--set` values are typed by the schema: `host.baud=9600` is a number, `host.jsonrpc_member=false` a boolean.\n\n";
+    "`--set` and `ccm config-set` values are typed by the schema: `host.baud=9600` is a number, `host.jsonrpc_member=false` a boolean, `wifi.sta.pass=1234` a string. `ccm config-set` types a key the schema lacks (a newer CCM's) like the device's current value.\n\n";
   out += "| key | type | default | description |\n|---|---|---|---|\n";
   out += configRows(schemaNode(ConfigSchema), []).join("\n") + "\n";
   return out;

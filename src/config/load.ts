@@ -7,7 +7,7 @@ import type { TSchema } from "typebox";
 import { Value } from "typebox/value";
 import { CcmError, errorMessage } from "../errors.js";
 import { ConfigSchema, type CcmConfig } from "./schema.js";
-import { isTree, merge, treeAt, type Tree } from "./tree.js";
+import { getAt, isTree, merge, treeAt, type Tree } from "./tree.js";
 
 export { merge };
 
@@ -24,30 +24,62 @@ export function schemaAt(path: string, root: TSchema = ConfigSchema): TSchema | 
   return node;
 }
 
-/** Turns `key=value` into a sparse tree, the value typed by the schema (`30` → 30, `true` → true). */
-export function parseAssignment(assignment: string): Tree {
+/** How the text of `key=value` becomes a value: the JSON type the key holds. */
+export type ValueKind = "number" | "boolean" | "array" | "section" | "string";
+
+/** The kind of value the schema has at `path` (choices count as strings); undefined: no such key. */
+export function schemaKind(path: string): ValueKind | undefined {
+  const node = schemaAt(path) as { type?: string } | undefined;
+  if (node === undefined) return undefined;
+  switch (node.type) {
+    case "integer":
+    case "number":
+      return "number";
+    case "boolean":
+    case "array":
+      return node.type;
+    case "object":
+      return "section";
+    default:
+      return "string";
+  }
+}
+
+/** Types the text after `=` as `kind` (`30` → 30, `true` → true, `a,b` → ["a","b"]); CONFIG_INVALID naming `key` otherwise. */
+export function typedValue(key: string, raw: string, kind: ValueKind): unknown {
+  switch (kind) {
+    case "number": {
+      const value = Number(raw);
+      if (raw.trim() === "" || !Number.isFinite(value))
+        throw new CcmError("CONFIG_INVALID", `${key}: "${raw}" is not a number`);
+      return value;
+    }
+    case "boolean":
+      if (raw !== "true" && raw !== "false")
+        throw new CcmError("CONFIG_INVALID", `${key}: "${raw}" is not true or false`);
+      return raw === "true";
+    case "array":
+      return raw.trim() === "" ? [] : raw.split(",").map((s) => s.trim());
+    case "section":
+      throw new CcmError("CONFIG_INVALID", `${key} is a section; set one of its keys`);
+    case "string":
+      return raw;
+  }
+}
+
+/** Splits `key=value`; CONFIG_INVALID when there is no key. */
+export function splitAssignment(assignment: string): { key: string; raw: string } {
   const eq = assignment.indexOf("=");
   if (eq <= 0) throw new CcmError("CONFIG_INVALID", `expected key=value, got "${assignment}"`);
-  const key = assignment.slice(0, eq);
-  const raw = assignment.slice(eq + 1);
-  const node = schemaAt(key);
-  if (node === undefined) throw new CcmError("CONFIG_INVALID", `unknown config key: ${key}`);
-  const type = (node as { type?: string }).type;
-  let value: unknown = raw;
-  if (type === "integer" || type === "number") {
-    value = Number(raw);
-    if (raw.trim() === "" || !Number.isFinite(value))
-      throw new CcmError("CONFIG_INVALID", `${key}: "${raw}" is not a number`);
-  } else if (type === "boolean") {
-    if (raw !== "true" && raw !== "false")
-      throw new CcmError("CONFIG_INVALID", `${key}: "${raw}" is not true or false`);
-    value = raw === "true";
-  } else if (type === "array") {
-    value = raw.trim() === "" ? [] : raw.split(",").map((s) => s.trim());
-  } else if (type === "object") {
-    throw new CcmError("CONFIG_INVALID", `${key} is a section; set one of its keys`);
-  }
-  return treeAt(key, value);
+  return { key: assignment.slice(0, eq), raw: assignment.slice(eq + 1) };
+}
+
+/** Turns `key=value` into a sparse tree, the value typed by the schema (`30` → 30, `true` → true). */
+export function parseAssignment(assignment: string): Tree {
+  const { key, raw } = splitAssignment(assignment);
+  const kind = schemaKind(key);
+  if (kind === undefined) throw new CcmError("CONFIG_INVALID", `unknown config key: ${key}`);
+  return treeAt(key, typedValue(key, raw, kind));
 }
 
 /** Validates a tree against the schema with defaults filled in; throws CONFIG_INVALID naming the path. */
@@ -62,10 +94,19 @@ export function validateConfig(tree: Tree): CcmConfig {
     const key = [path, ...p.additionalProperties].filter((s) => s !== "").join(".");
     throw new CcmError("CONFIG_INVALID", `unknown config key: ${key}`);
   }
-  throw new CcmError(
-    "CONFIG_INVALID",
-    `config ${path === "" ? "" : `${path} `}${first?.message ?? "is invalid"}`,
-  );
+  const choices = path === "" ? undefined : allowedValues(path);
+  const message =
+    choices === undefined
+      ? (first?.message ?? "is invalid")
+      : `must be one of ${choices.map((c) => JSON.stringify(c)).join(", ")} (got ${JSON.stringify(getAt(withDefaults, path))})`;
+  throw new CcmError("CONFIG_INVALID", `config ${path === "" ? "" : `${path} `}${message}`);
+}
+
+/** The values a key may take when its schema is a choice of constants (`wifi.backend`), else undefined. */
+export function allowedValues(path: string): unknown[] | undefined {
+  const options = (schemaAt(path) as { anyOf?: { const?: unknown }[] } | undefined)?.anyOf;
+  if (options === undefined || !options.every((o) => "const" in o)) return undefined;
+  return options.map((o) => o.const);
 }
 
 export interface ConfigSources {

@@ -61,7 +61,7 @@ export function registerConfigMethods(registry: MethodRegistry, deps: ConfigMeth
       'Changes the running config: `{"config":{…}}` sub-tree, checked against the schema and the vendor lock as a whole; optional `save`, and `reboot` with it.',
     params: SetParams,
     handler: (p) => {
-      const given = p.config ?? p.value;
+      const given = p.config !== undefined ? p.config : p.value;
       if (given === undefined) throw new CcmError("RPC_INVALID_PARAMS", "config is required");
       const delta: unknown = p.key === undefined || p.key === "" ? given : treeAt(p.key, given);
       if (!isTree(delta)) throw new CcmError("RPC_INVALID_PARAMS", "config must be an object");

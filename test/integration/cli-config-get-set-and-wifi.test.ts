@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
@@ -47,6 +47,31 @@ test("ccm config-set types values by the config, saves, restarts the components,
   const get = await runCli(["--port", port, "--json", "config-get", "mqtt.keepalive"]);
   assert.equal(get.code, 0, get.stderr);
   assert.equal(get.stdout, "30\n");
+});
+
+test("ccm config-set types by the schema: a password or SSID of digits stays a string, numbers and booleans are typed", async (t) => {
+  const { runner, dataDir, port } = await ccm(t);
+  const set = await runCli([
+    "--port",
+    port,
+    "config-set",
+    "--no-reboot",
+    "wifi.sta.pass=1234",
+    "wifi.sta.ssid=0042",
+    "mqtt.keepalive=30",
+    "mqtt.clean_session=false",
+    "provision.led.pin=17",
+  ]);
+  assert.equal(set.code, 0, set.stderr);
+  const saved = JSON.parse(await readFile(join(dataDir, "config.json"), "utf8")) as {
+    wifi: { sta: Record<string, unknown> };
+    mqtt: Record<string, unknown>;
+    provision: { led: Record<string, unknown> };
+  };
+  assert.deepEqual(saved.wifi.sta, { pass: "1234", ssid: "0042" });
+  assert.deepEqual(saved.mqtt, { keepalive: 30, clean_session: false });
+  assert.deepEqual(saved.provision.led, { pin: 17 });
+  assert.equal(runner.restarts, 0, "--no-reboot");
 });
 
 test("ccm config-set refuses a bad value or key before sending anything, and reports a locked key as the device's error", async (t) => {

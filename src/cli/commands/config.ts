@@ -1,37 +1,42 @@
 /**
  * `ccm config-get [key]`, `ccm config-set key=value …` and `ccm wifi SSID PASS`, driving Config.* as
- * mos does (mos-protocols.md §7.1): the whole tree is fetched, values are typed by the type the key
- * already has, and the sparse change is sent with save and reboot.
+ * mos does (mos-protocols.md §7.1): the whole tree is fetched, values are typed by the config schema
+ * this CLI ships with (by the key's current value for keys it does not know), and the sparse change
+ * is sent with save and reboot.
  */
 import type { Command } from "@commander-js/extra-typings";
 import type { RpcClient } from "../../channels/client/rpc-client.js";
+import { schemaKind, splitAssignment, typedValue, type ValueKind } from "../../config/load.js";
 import { getAt, isTree, merge, treeAt, type Tree } from "../../config/tree.js";
+import { isCcmError } from "../../errors.js";
 import { CliError, EXIT, printResult } from "../output.js";
 import { globalsOf } from "../options.js";
 import { withClient } from "../session.js";
 
-/** Turns `key=value` into a sparse tree, the value typed like the key's current value in `tree`. */
+/**
+ * Turns `key=value` into a sparse tree, the value typed by the schema (`wifi.sta.pass=1234` stays a
+ * string, `mqtt.keepalive=30` is a number); a key the schema lacks (a newer CCM's, a Mongoose OS
+ * device's) is typed like its current value in `tree`.
+ */
 export function typedAssignment(assignment: string, tree: unknown): Tree {
-  const eq = assignment.indexOf("=");
-  if (eq <= 0) throw new CliError(`expected key=value, got "${assignment}"`, EXIT.usage);
-  const key = assignment.slice(0, eq);
-  const raw = assignment.slice(eq + 1);
-  const current = getAt(tree, key);
-  if (current === undefined) throw new CliError(`unknown config key: ${key}`, EXIT.usage);
-  if (isTree(current)) throw new CliError(`${key} is a section; set one of its keys`, EXIT.usage);
-  let value: unknown = raw;
-  if (typeof current === "number") {
-    value = Number(raw);
-    if (raw.trim() === "" || !Number.isFinite(value))
-      throw new CliError(`${key}: "${raw}" is not a number`, EXIT.usage);
-  } else if (typeof current === "boolean") {
-    if (raw !== "true" && raw !== "false")
-      throw new CliError(`${key}: "${raw}" is not true or false`, EXIT.usage);
-    value = raw === "true";
-  } else if (Array.isArray(current)) {
-    value = raw.trim() === "" ? [] : raw.split(",").map((s) => s.trim());
+  try {
+    const { key, raw } = splitAssignment(assignment);
+    const kind = schemaKind(key) ?? kindOf(getAt(tree, key));
+    if (kind === undefined) throw new CliError(`unknown config key: ${key}`, EXIT.usage);
+    return treeAt(key, typedValue(key, raw, kind));
+  } catch (e) {
+    if (isCcmError(e, "CONFIG_INVALID")) throw new CliError(e.message, EXIT.usage);
+    throw e;
   }
-  return treeAt(key, value);
+}
+
+/** The kind of a value read from a device; undefined when the device has no such key. */
+function kindOf(current: unknown): ValueKind | undefined {
+  if (current === undefined) return undefined;
+  if (typeof current === "number") return "number";
+  if (typeof current === "boolean") return "boolean";
+  if (Array.isArray(current)) return "array";
+  return isTree(current) ? "section" : "string";
 }
 
 interface SetFlags {
@@ -71,9 +76,7 @@ export function addConfigCommands(program: Command): void {
     });
   program
     .command("config-set")
-    .description(
-      "set config keys (typed like their current values), save, and restart the device's components",
-    )
+    .description("set config keys (typed by the config schema), save, and restart the device's components")
     .argument("<key=value...>", "assignments, e.g. mqtt.enable=true mqtt.server=broker:1883")
     .option("--no-save", "change the running config only")
     .option("--no-reboot", "save without restarting")
