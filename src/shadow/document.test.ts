@@ -82,7 +82,7 @@ test("nested objects merge and the delta names full paths; arrays replace whole"
   assert.deepEqual(last.result.delta?.state, { cfg: { led: { level: 5 } }, list: [4] });
   assert.deepEqual(last.result.delta.metadata, {
     cfg: { led: { level: { timestamp: 1001 } } },
-    list: { timestamp: 1001 },
+    list: [{ timestamp: 1001 }],
   });
   const merged = run({ state: { reported: { cfg: { a: 1 } } } }, { state: { reported: { cfg: { b: 2 } } } });
   assert.deepEqual(merged.doc?.state.reported, { cfg: { a: 1, b: 2 } });
@@ -133,4 +133,24 @@ test("malformed requests get AWS's 400 messages, an oversized state 413", () => 
     413,
     "The payload exceeds the maximum size allowed",
   ]);
+});
+
+test("arrays get one metadata entry per element, as AWS's walkthrough shows for ColorRGB", () => {
+  const { last } = run({ state: { reported: { ColorRGB: [128, 128, 128], pts: [{ x: 1 }, [2]] } } });
+  assert.ok(last.ok);
+  const t = { timestamp: 1000 };
+  assert.deepEqual(last.result.accepted.metadata, {
+    reported: { ColorRGB: [t, t, t], pts: [{ x: t }, [t]] },
+  });
+});
+
+test("a key that held a value and now holds an object gets fresh metadata, not the old leaf's", () => {
+  const { doc } = run(
+    { state: { reported: { a: 1, cfg: { timestamp: 7 } } } },
+    { state: { reported: { a: { b: 2 }, cfg: { n: 1 } } } },
+  );
+  assert.deepEqual(doc?.metadata.reported, {
+    a: { b: { timestamp: 1001 } },
+    cfg: { timestamp: { timestamp: 1000 }, n: { timestamp: 1001 } },
+  });
 });

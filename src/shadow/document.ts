@@ -60,13 +60,28 @@ function merge(base: JsonObject, patch: JsonObject): JsonObject {
   return out;
 }
 
-/** Metadata for the leaves of `patch`: `{timestamp}` for each leaf (one per array), none for nulls. */
+/** A leaf's metadata, `{timestamp: N}` (an object's metadata may have a key named `timestamp`). */
+function isLeafMeta(m: Json | undefined): boolean {
+  return isObject(m) && typeof m.timestamp === "number";
+}
+
+/**
+ * The metadata of one value set `now`: `{timestamp}` for a scalar, the same shape for an object, and
+ * one entry per element for an array (as AWS's own shadow walkthrough shows it for `ColorRGB`).
+ */
+function stampValue(v: Json, now: number): Json {
+  if (Array.isArray(v)) return v.map((x) => stampValue(x, now));
+  if (isObject(v)) return stamp(v, now, false);
+  return { timestamp: now };
+}
+
+/** Metadata for the leaves of `patch`: stamped `now`; a null gets one too when `keepNulls`. */
 function stamp(patch: JsonObject, now: number, keepNulls: boolean): JsonObject {
   const out: JsonObject = {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) {
       if (keepNulls) out[k] = { timestamp: now };
-    } else out[k] = isObject(v) ? stamp(v, now, keepNulls) : { timestamp: now };
+    } else out[k] = isObject(v) ? stamp(v, now, keepNulls) : stampValue(v, now);
   }
   return out;
 }
@@ -76,8 +91,10 @@ function mergeMetadata(base: JsonObject, patch: JsonObject, now: number): JsonOb
   const out: JsonObject = { ...base };
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) Reflect.deleteProperty(out, k);
-    else if (isObject(v)) out[k] = mergeMetadata(isObject(out[k]) ? out[k] : {}, v, now);
-    else out[k] = { timestamp: now };
+    else if (isObject(v)) {
+      const was = out[k];
+      out[k] = mergeMetadata(isObject(was) && !isLeafMeta(was) ? was : {}, v, now);
+    } else out[k] = stampValue(v, now);
   }
   return out;
 }
@@ -100,7 +117,7 @@ function deltaMetadata(delta: JsonObject, meta: JsonObject | undefined): JsonObj
   const out: JsonObject = {};
   for (const [k, v] of Object.entries(delta)) {
     const m = meta?.[k];
-    out[k] = isObject(v) && isObject(m) && !("timestamp" in m) ? deltaMetadata(v, m) : (m ?? {});
+    out[k] = isObject(v) && isObject(m) && !isLeafMeta(m) ? deltaMetadata(v, m) : (m ?? {});
   }
   return out;
 }

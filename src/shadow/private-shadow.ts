@@ -224,8 +224,10 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
   }
 
   private notFound(): { code: number; message: string; timestamp: number } {
-    const thing = /things\/([^/]+)\/shadow/.exec(this.o.prefix)?.[1] ?? this.o.prefix;
-    return { code: 404, message: `No shadow exists with name: '${thing}'`, timestamp: this.now() };
+    // A named shadow (`…/shadow/name/<name>`) is called by its name, the classic one by its thing's.
+    const p = this.o.prefix;
+    const name = /\/shadow\/name\/([^/]+)$/.exec(p)?.[1] ?? /things\/([^/]+)\/shadow/.exec(p)?.[1] ?? p;
+    return { code: 404, message: `No shadow exists with name: '${name}'`, timestamp: this.now() };
   }
 
   private publish(suffix: string, doc: object): void {
