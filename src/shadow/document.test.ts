@@ -125,10 +125,13 @@ test("malformed requests get AWS's 400 messages, an oversized state 413", () => 
     400,
     "Invalid clientToken",
   ]);
-  assert.deepEqual(err({ state: { reported: { a: { b: { c: { d: 1 } } } } } }), [
+  assert.deepEqual(err({ state: { reported: { a: { b: { c: 1 } } } } }), [
     400,
     "JSON contains too many levels of nesting; maximum is 3",
   ]);
+  assert.ok(
+    applyUpdate(undefined, '{"state":{"reported":{"a":{"b":1}}}}', 5, { maxBytes: 64, maxDepth: 3 }).ok,
+  );
   assert.deepEqual(err({ state: { reported: { big: "x".repeat(100) } } }, 64), [
     413,
     "The payload exceeds the maximum size allowed",
@@ -153,4 +156,49 @@ test("a key that held a value and now holds an object gets fresh metadata, not t
     a: { b: { timestamp: 1001 } },
     cfg: { timestamp: { timestamp: 1000 }, n: { timestamp: 1001 } },
   });
+});
+
+test("a null state clears desired and reported, keeps the shadow, and the version goes on", () => {
+  const { doc, last } = run(
+    { state: { desired: { on: true }, reported: { on: false } } },
+    { state: null, clientToken: "clear" },
+    { state: { reported: { on: true } } },
+  );
+  assert.ok(last.ok);
+  assert.deepEqual(doc, {
+    state: { reported: { on: true } },
+    metadata: { reported: { on: { timestamp: 1002 } } },
+    version: 3,
+  });
+  const cleared = run({ state: { desired: { on: true } } }, { state: null, clientToken: "clear" });
+  assert.ok(cleared.last.ok);
+  assert.deepEqual(cleared.last.result.accepted, {
+    state: { desired: null, reported: null },
+    metadata: { desired: { timestamp: 1001 }, reported: { timestamp: 1001 } },
+    version: 2,
+    timestamp: 1001,
+    clientToken: "clear",
+  });
+  assert.equal(cleared.last.result.delta, undefined);
+  assert.deepEqual(getDocument(cleared.doc!, 2000), { state: {}, metadata: {}, version: 2, timestamp: 2000 });
+});
+
+test("a payload that is not UTF-8 is refused with 415 and AWS's text", () => {
+  const bytes = Buffer.concat([
+    Buffer.from('{"state":{"reported":{"name":"'),
+    Buffer.from([0xc3, 0x28]),
+    Buffer.from('"}}}'),
+  ]);
+  const r = applyUpdate(undefined, bytes, 5, limits);
+  assert.deepEqual(r, {
+    ok: false,
+    error: {
+      code: 415,
+      message: "Unsupported documented encoding; supported encoding is UTF-8",
+      timestamp: 5,
+    },
+  });
+  const ok = applyUpdate(undefined, Buffer.from('{"state":{"reported":{"name":"Zürich"}}}'), 5, limits);
+  assert.ok(ok.ok);
+  assert.deepEqual(ok.doc.state.reported, { name: "Zürich" });
 });

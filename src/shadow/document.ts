@@ -33,7 +33,10 @@ export interface UpdateResult {
 export interface ShadowLimits {
   /** Bytes of desired + reported (metadata excluded): 8192, as AWS. */
   maxBytes: number;
-  /** Levels of nesting inside desired / reported: 6 (AWS's error text). */
+  /**
+   * Levels of nesting counted from `state`: 6, as AWS's error text says, which leaves the 5 levels
+   * inside desired / reported of AWS's quota (peers.md §5.5).
+   */
   maxDepth: number;
 }
 
@@ -159,10 +162,15 @@ export function getDocument(doc: ShadowDocument, now: number, clientToken?: stri
 export type UpdateOutcome =
   { ok: true; doc: ShadowDocument; result: UpdateResult } | { ok: false; error: ShadowError };
 
-/** Applies an `/update` request (its payload as text) to `doc`, as AWS IoT does. */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Applies an `/update` request to `doc`, as AWS IoT does. The payload is text, or the bytes as they
+ * arrived (not UTF-8: 415). `{"state": null}` clears desired and reported and keeps the shadow.
+ */
 export function applyUpdate(
   doc: ShadowDocument | undefined,
-  payload: string,
+  payload: string | Uint8Array,
   now: number,
   limits: ShadowLimits,
 ): UpdateOutcome {
@@ -171,8 +179,14 @@ export function applyUpdate(
     ok: false,
     error: { code, message, timestamp: now, ...(clientToken === undefined ? {} : { clientToken }) },
   });
+  let text: string;
   try {
-    req = JSON.parse(payload);
+    text = typeof payload === "string" ? payload : utf8.decode(payload);
+  } catch {
+    return fail(415, "Unsupported documented encoding; supported encoding is UTF-8");
+  }
+  try {
+    req = JSON.parse(text);
   } catch {
     return fail(400, "Invalid JSON");
   }
@@ -182,7 +196,8 @@ export function applyUpdate(
     return fail(400, "Invalid clientToken");
   const clientToken = token;
   if (!("state" in req)) return fail(400, "Missing required node: state", clientToken);
-  const state = req.state;
+  // peers.md §5.3.7: a null state keeps the shadow; both sections go, as `"desired": null` does one.
+  const state = req.state === null ? { desired: null, reported: null } : req.state;
   if (!isObject(state)) return fail(400, "State node must be an object", clientToken);
   for (const s of SECTIONS) {
     const v = state[s];
@@ -194,7 +209,7 @@ export function applyUpdate(
   if (hasNullInArray(state)) return fail(400, "State contains an invalid node", clientToken);
   for (const s of SECTIONS) {
     const v = state[s];
-    if (isObject(v) && depth(v) > limits.maxDepth)
+    if (isObject(v) && 1 + depth(v) > limits.maxDepth)
       return fail(
         400,
         `JSON contains too many levels of nesting; maximum is ${limits.maxDepth}`,
