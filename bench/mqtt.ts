@@ -9,8 +9,9 @@
  *            Ceiling: an mqtt.js publisher straight to the broker, same messages, same subscriber.
  *   down     broker → host: N messages published to a topic the host subscribed with MQTT.Sub,
  *            counted as `MQTT.Message` lines at the host end; against the same UART baseline.
- *   shadow   AWS-shadow update requests (32 in flight) to the CCM as authority, counted at
- *            `update/accepted`; each also publishes `documents` and a delta to the host.
+ *   shadow   AWS-shadow update requests (10 in flight: AWS's limit, more get 429) to the CCM as
+ *            authority, counted at `update/accepted`; each also publishes `documents` and a delta
+ *            to the host.
  *   rss      the CCM's resident set at idle (connected, nothing flowing) and the peak under load.
  *
  * Environment: BENCH_MQTT_N (10000 messages per measurement), BENCH_MQTT_ROUNDS (3).
@@ -33,7 +34,7 @@ const N = envNumber("BENCH_MQTT_N", 10_000);
 const ROUNDS = envNumber("BENCH_MQTT_ROUNDS", 3);
 const UART_BYTES_PER_S = 1_000_000 / 10;
 const TARGET = 10;
-const SHADOW_WINDOW = 32;
+const SHADOW_WINDOW = 10;
 const PHASE_TIMEOUT_MS = 30_000;
 
 function rssKiB(pid: number): number {

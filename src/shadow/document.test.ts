@@ -82,7 +82,7 @@ test("nested objects merge and the delta names full paths; arrays replace whole"
   assert.deepEqual(last.result.delta?.state, { cfg: { led: { level: 5 } }, list: [4] });
   assert.deepEqual(last.result.delta.metadata, {
     cfg: { led: { level: { timestamp: 1001 } } },
-    list: { timestamp: 1001 },
+    list: [{ timestamp: 1001 }],
   });
   const merged = run({ state: { reported: { cfg: { a: 1 } } } }, { state: { reported: { cfg: { b: 2 } } } });
   assert.deepEqual(merged.doc?.state.reported, { cfg: { a: 1, b: 2 } });
@@ -125,12 +125,80 @@ test("malformed requests get AWS's 400 messages, an oversized state 413", () => 
     400,
     "Invalid clientToken",
   ]);
-  assert.deepEqual(err({ state: { reported: { a: { b: { c: { d: 1 } } } } } }), [
+  assert.deepEqual(err({ state: { reported: { a: { b: { c: 1 } } } } }), [
     400,
     "JSON contains too many levels of nesting; maximum is 3",
   ]);
+  assert.ok(
+    applyUpdate(undefined, '{"state":{"reported":{"a":{"b":1}}}}', 5, { maxBytes: 64, maxDepth: 3 }).ok,
+  );
   assert.deepEqual(err({ state: { reported: { big: "x".repeat(100) } } }, 64), [
     413,
     "The payload exceeds the maximum size allowed",
   ]);
+});
+
+test("arrays get one metadata entry per element, as AWS's walkthrough shows for ColorRGB", () => {
+  const { last } = run({ state: { reported: { ColorRGB: [128, 128, 128], pts: [{ x: 1 }, [2]] } } });
+  assert.ok(last.ok);
+  const t = { timestamp: 1000 };
+  assert.deepEqual(last.result.accepted.metadata, {
+    reported: { ColorRGB: [t, t, t], pts: [{ x: t }, [t]] },
+  });
+});
+
+test("a key that held a value and now holds an object gets fresh metadata, not the old leaf's", () => {
+  const { doc } = run(
+    { state: { reported: { a: 1, cfg: { timestamp: 7 } } } },
+    { state: { reported: { a: { b: 2 }, cfg: { n: 1 } } } },
+  );
+  assert.deepEqual(doc?.metadata.reported, {
+    a: { b: { timestamp: 1001 } },
+    cfg: { timestamp: { timestamp: 1000 }, n: { timestamp: 1001 } },
+  });
+});
+
+test("a null state clears desired and reported, keeps the shadow, and the version goes on", () => {
+  const { doc, last } = run(
+    { state: { desired: { on: true }, reported: { on: false } } },
+    { state: null, clientToken: "clear" },
+    { state: { reported: { on: true } } },
+  );
+  assert.ok(last.ok);
+  assert.deepEqual(doc, {
+    state: { reported: { on: true } },
+    metadata: { reported: { on: { timestamp: 1002 } } },
+    version: 3,
+  });
+  const cleared = run({ state: { desired: { on: true } } }, { state: null, clientToken: "clear" });
+  assert.ok(cleared.last.ok);
+  assert.deepEqual(cleared.last.result.accepted, {
+    state: { desired: null, reported: null },
+    metadata: { desired: { timestamp: 1001 }, reported: { timestamp: 1001 } },
+    version: 2,
+    timestamp: 1001,
+    clientToken: "clear",
+  });
+  assert.equal(cleared.last.result.delta, undefined);
+  assert.deepEqual(getDocument(cleared.doc!, 2000), { state: {}, metadata: {}, version: 2, timestamp: 2000 });
+});
+
+test("a payload that is not UTF-8 is refused with 415 and AWS's text", () => {
+  const bytes = Buffer.concat([
+    Buffer.from('{"state":{"reported":{"name":"'),
+    Buffer.from([0xc3, 0x28]),
+    Buffer.from('"}}}'),
+  ]);
+  const r = applyUpdate(undefined, bytes, 5, limits);
+  assert.deepEqual(r, {
+    ok: false,
+    error: {
+      code: 415,
+      message: "Unsupported documented encoding; supported encoding is UTF-8",
+      timestamp: 5,
+    },
+  });
+  const ok = applyUpdate(undefined, Buffer.from('{"state":{"reported":{"name":"Zürich"}}}'), 5, limits);
+  assert.ok(ok.ok);
+  assert.deepEqual(ok.doc.state.reported, { name: "Zürich" });
 });

@@ -33,7 +33,10 @@ export interface UpdateResult {
 export interface ShadowLimits {
   /** Bytes of desired + reported (metadata excluded): 8192, as AWS. */
   maxBytes: number;
-  /** Levels of nesting inside desired / reported: 6 (AWS's error text). */
+  /**
+   * Levels of nesting counted from `state`: 6, as AWS's error text says, which leaves the 5 levels
+   * inside desired / reported of AWS's quota (peers.md §5.5).
+   */
   maxDepth: number;
 }
 
@@ -60,13 +63,28 @@ function merge(base: JsonObject, patch: JsonObject): JsonObject {
   return out;
 }
 
-/** Metadata for the leaves of `patch`: `{timestamp}` for each leaf (one per array), none for nulls. */
+/** A leaf's metadata, `{timestamp: N}` (an object's metadata may have a key named `timestamp`). */
+function isLeafMeta(m: Json | undefined): boolean {
+  return isObject(m) && typeof m.timestamp === "number";
+}
+
+/**
+ * The metadata of one value set `now`: `{timestamp}` for a scalar, the same shape for an object, and
+ * one entry per element for an array (as AWS's own shadow walkthrough shows it for `ColorRGB`).
+ */
+function stampValue(v: Json, now: number): Json {
+  if (Array.isArray(v)) return v.map((x) => stampValue(x, now));
+  if (isObject(v)) return stamp(v, now, false);
+  return { timestamp: now };
+}
+
+/** Metadata for the leaves of `patch`: stamped `now`; a null gets one too when `keepNulls`. */
 function stamp(patch: JsonObject, now: number, keepNulls: boolean): JsonObject {
   const out: JsonObject = {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) {
       if (keepNulls) out[k] = { timestamp: now };
-    } else out[k] = isObject(v) ? stamp(v, now, keepNulls) : { timestamp: now };
+    } else out[k] = isObject(v) ? stamp(v, now, keepNulls) : stampValue(v, now);
   }
   return out;
 }
@@ -76,8 +94,10 @@ function mergeMetadata(base: JsonObject, patch: JsonObject, now: number): JsonOb
   const out: JsonObject = { ...base };
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) Reflect.deleteProperty(out, k);
-    else if (isObject(v)) out[k] = mergeMetadata(isObject(out[k]) ? out[k] : {}, v, now);
-    else out[k] = { timestamp: now };
+    else if (isObject(v)) {
+      const was = out[k];
+      out[k] = mergeMetadata(isObject(was) && !isLeafMeta(was) ? was : {}, v, now);
+    } else out[k] = stampValue(v, now);
   }
   return out;
 }
@@ -100,7 +120,7 @@ function deltaMetadata(delta: JsonObject, meta: JsonObject | undefined): JsonObj
   const out: JsonObject = {};
   for (const [k, v] of Object.entries(delta)) {
     const m = meta?.[k];
-    out[k] = isObject(v) && isObject(m) && !("timestamp" in m) ? deltaMetadata(v, m) : (m ?? {});
+    out[k] = isObject(v) && isObject(m) && !isLeafMeta(m) ? deltaMetadata(v, m) : (m ?? {});
   }
   return out;
 }
@@ -142,10 +162,15 @@ export function getDocument(doc: ShadowDocument, now: number, clientToken?: stri
 export type UpdateOutcome =
   { ok: true; doc: ShadowDocument; result: UpdateResult } | { ok: false; error: ShadowError };
 
-/** Applies an `/update` request (its payload as text) to `doc`, as AWS IoT does. */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Applies an `/update` request to `doc`, as AWS IoT does. The payload is text, or the bytes as they
+ * arrived (not UTF-8: 415). `{"state": null}` clears desired and reported and keeps the shadow.
+ */
 export function applyUpdate(
   doc: ShadowDocument | undefined,
-  payload: string,
+  payload: string | Uint8Array,
   now: number,
   limits: ShadowLimits,
 ): UpdateOutcome {
@@ -154,8 +179,14 @@ export function applyUpdate(
     ok: false,
     error: { code, message, timestamp: now, ...(clientToken === undefined ? {} : { clientToken }) },
   });
+  let text: string;
   try {
-    req = JSON.parse(payload);
+    text = typeof payload === "string" ? payload : utf8.decode(payload);
+  } catch {
+    return fail(415, "Unsupported documented encoding; supported encoding is UTF-8");
+  }
+  try {
+    req = JSON.parse(text);
   } catch {
     return fail(400, "Invalid JSON");
   }
@@ -165,7 +196,8 @@ export function applyUpdate(
     return fail(400, "Invalid clientToken");
   const clientToken = token;
   if (!("state" in req)) return fail(400, "Missing required node: state", clientToken);
-  const state = req.state;
+  // peers.md §5.3.7: a null state keeps the shadow; both sections go, as `"desired": null` does one.
+  const state = req.state === null ? { desired: null, reported: null } : req.state;
   if (!isObject(state)) return fail(400, "State node must be an object", clientToken);
   for (const s of SECTIONS) {
     const v = state[s];
@@ -177,7 +209,7 @@ export function applyUpdate(
   if (hasNullInArray(state)) return fail(400, "State contains an invalid node", clientToken);
   for (const s of SECTIONS) {
     const v = state[s];
-    if (isObject(v) && depth(v) > limits.maxDepth)
+    if (isObject(v) && 1 + depth(v) > limits.maxDepth)
       return fail(
         400,
         `JSON contains too many levels of nesting; maximum is ${limits.maxDepth}`,

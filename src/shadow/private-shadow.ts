@@ -3,6 +3,7 @@
  * dir and, when an MQTT connection is given, speaks AWS IoT's shadow topics on it (reference
  * peers.md §5.1): requests on `<prefix>/update|get|delete`, answers on `…/accepted|rejected`,
  * `update/delta` and `update/documents`. So any AWS-shadow client works against Mosquitto.
+ * More than `maxInFlight` requests waiting for their answer are refused with 429, as AWS does.
  */
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
@@ -29,7 +30,15 @@ export interface PrivateShadowOptions {
   logger: Logger;
   /** Epoch seconds now. */
   now?: () => number;
+  /** Requests over MQTT that may wait for their answer at once; one more gets 429. AWS: 10. */
+  maxInFlight?: number;
 }
+
+/** AWS's limit on requests in flight (peers.md §5.5). */
+const MAX_IN_FLIGHT = 10;
+/** A shadow deleted longer ago than this starts again at version 0 (peers.md §5.3.7). */
+const VERSION_KEPT_S = 48 * 3600;
+const SUFFIXES = ["update", "get", "delete"] as const;
 
 type UpdateAnswer =
   { ok: true; accepted: JsonObject } | { ok: false; error: { code: number; message: string } };
@@ -38,12 +47,16 @@ type UpdateAnswer =
 interface Pending {
   ok: () => void;
   fail?: (message: string) => void;
+  /** A request that came over MQTT: it counts against maxInFlight until answered. */
+  remote?: boolean;
 }
 
 interface Stored {
   doc: ShadowDocument | null;
-  /** Kept after a delete: a recreated shadow continues the version (AWS). */
+  /** Kept after a delete: a shadow recreated within 48 h continues the version (AWS). */
   version: number;
+  /** When the shadow was deleted (epoch seconds), while it is. */
+  deletedAt?: number;
 }
 
 /** The CCM's own shadow authority. */
@@ -55,11 +68,13 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
   private dirty = false;
   private flushing = false;
   private answers: Pending[] = [];
+  /** MQTT requests not answered yet. */
+  private inFlight = 0;
   private readonly o: PrivateShadowOptions;
   private readonly file: string;
   private readonly now: () => number;
   private readonly onMessage = (topic: string, payload: Buffer): void => {
-    this.handle(topic, payload.toString("utf8"));
+    this.handle(topic, payload);
   };
 
   constructor(o: PrivateShadowOptions) {
@@ -74,7 +89,7 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
   start(): void {
     const mqtt = this.o.mqtt;
     if (mqtt === undefined) return;
-    for (const op of ["update", "get", "delete"]) void mqtt.subscribe(`${this.o.prefix}/${op}`, 1);
+    for (const op of SUFFIXES) void mqtt.subscribe(`${this.o.prefix}/${op}`, 1);
     mqtt.on("message", this.onMessage);
   }
 
@@ -104,26 +119,33 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
     return Promise.resolve(Object.keys(delta).length === 0 ? undefined : delta);
   }
 
-  /** Serves a request that arrived on one of the shadow topics. */
-  private handle(topic: string, payload: string): void {
+  /** Serves a request that arrived on one of the shadow topics, unless too many are waiting (429). */
+  private handle(topic: string, payload: Buffer): void {
     const prefix = this.o.prefix;
-    if (topic === `${prefix}/update`) this.applyAndPublish(payload);
-    else if (topic === `${prefix}/get`) this.answerGet(payload);
-    else if (topic === `${prefix}/delete`) this.delete(payload);
+    const op = SUFFIXES.find((o) => topic === `${prefix}/${o}`);
+    if (op === undefined) return;
+    if (this.inFlight >= (this.o.maxInFlight ?? MAX_IN_FLIGHT)) {
+      // AWS documents the condition, not a message text: the status's own name is used.
+      const error = { code: 429, message: "Too Many Requests", timestamp: this.now() };
+      this.publish(`${op}/rejected`, { ...error, ...clientTokenOf(payload) });
+      return;
+    }
+    this.inFlight++;
+    if (op === "update") this.applyAndPublish(payload, undefined, true);
+    else if (op === "get") this.answerGet(payload);
+    else this.delete(payload);
   }
 
   /**
    * Applies an update in memory; its answers go out after the next group commit (every update that
    * arrived in the same turn of the event loop is saved with one fsynced write, then answered).
    */
-  private applyAndPublish(payload: string, done?: (r: UpdateAnswer) => void): void {
+  private applyAndPublish(payload: string | Buffer, done?: (r: UpdateAnswer) => void, remote = false): void {
     const now = this.now();
-    const current =
-      this.stored.doc ??
-      (this.stored.version > 0 ? { state: {}, metadata: {}, version: this.stored.version } : undefined);
-    const r = applyUpdate(current, payload, now, this.o.limits);
+    const r = applyUpdate(this.current(now), payload, now, this.o.limits);
     if (!r.ok) {
       this.later({
+        remote,
         ok: () => {
           this.publish("update/rejected", r.error);
           done?.(r);
@@ -134,6 +156,7 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
     this.stored = { doc: r.doc, version: r.doc.version };
     this.dirty = true;
     this.later({
+      remote,
       ok: () => {
         this.publish("update/accepted", r.result.accepted);
         this.publish("update/documents", r.result.documents);
@@ -150,6 +173,14 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
         done?.({ ok: false, error });
       },
     });
+  }
+
+  /** The shadow an update applies to: the stored one, or an empty one continuing a deleted one's version. */
+  private current(now: number): ShadowDocument | undefined {
+    const { doc, version, deletedAt } = this.stored;
+    if (doc !== null) return doc;
+    if (version === 0 || (deletedAt !== undefined && now - deletedAt > VERSION_KEPT_S)) return undefined;
+    return { state: {}, metadata: {}, version };
   }
 
   /** Queues an answer for after the next save; schedules that save. */
@@ -180,12 +211,13 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
       }
     }
     for (const a of answers) {
+      if (a.remote === true) this.inFlight--;
       if (failure !== undefined && a.fail !== undefined) a.fail(failure);
       else a.ok();
     }
   }
 
-  private answerGet(payload: string): void {
+  private answerGet(payload: Buffer): void {
     const token = clientTokenOf(payload);
     const doc = this.stored.doc;
     // Answered in turn with the updates before it, once they are saved.
@@ -200,20 +232,27 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
               this.publish("get/accepted", d);
             };
           })();
-    this.later({ ok: answer });
+    this.later({ ok: answer, remote: true });
   }
 
-  private delete(payload: string): void {
+  private delete(payload: Buffer): void {
     const token = clientTokenOf(payload);
     if (this.stored.doc === null) {
-      this.publish("delete/rejected", { ...this.notFound(), ...token });
+      const error = { ...this.notFound(), ...token };
+      this.later({
+        remote: true,
+        ok: () => {
+          this.publish("delete/rejected", error);
+        },
+      });
       return;
     }
     const version = this.stored.doc.version;
-    this.stored = { doc: null, version };
-    this.dirty = true;
     const timestamp = this.now();
+    this.stored = { doc: null, version, deletedAt: timestamp };
+    this.dirty = true;
     this.later({
+      remote: true,
       ok: () => {
         this.publish("delete/accepted", { version, timestamp, ...token });
       },
@@ -224,8 +263,10 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
   }
 
   private notFound(): { code: number; message: string; timestamp: number } {
-    const thing = /things\/([^/]+)\/shadow/.exec(this.o.prefix)?.[1] ?? this.o.prefix;
-    return { code: 404, message: `No shadow exists with name: '${thing}'`, timestamp: this.now() };
+    // A named shadow (`…/shadow/name/<name>`) is called by its name, the classic one by its thing's.
+    const p = this.o.prefix;
+    const name = /\/shadow\/name\/([^/]+)$/.exec(p)?.[1] ?? /things\/([^/]+)\/shadow/.exec(p)?.[1] ?? p;
+    return { code: 404, message: `No shadow exists with name: '${name}'`, timestamp: this.now() };
   }
 
   private publish(suffix: string, doc: object): void {
@@ -237,7 +278,12 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
   private load(): Stored {
     try {
       const s = JSON.parse(readFileSync(this.file, "utf8")) as Partial<Stored>;
-      if (typeof s.version === "number") return { doc: s.doc ?? null, version: s.version };
+      if (typeof s.version === "number")
+        return {
+          doc: s.doc ?? null,
+          version: s.version,
+          ...(typeof s.deletedAt === "number" ? { deletedAt: s.deletedAt } : {}),
+        };
       this.o.logger.warn(`${this.file}: not a shadow; starting empty`);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT")
@@ -251,9 +297,9 @@ export class PrivateShadow extends EventEmitter<ShadowBackendEvents> implements 
   }
 }
 
-function clientTokenOf(payload: string): { clientToken?: string } {
+function clientTokenOf(payload: Buffer): { clientToken?: string } {
   try {
-    const t = (JSON.parse(payload) as { clientToken?: unknown }).clientToken;
+    const t = (JSON.parse(payload.toString("utf8")) as { clientToken?: unknown }).clientToken;
     return typeof t === "string" ? { clientToken: t } : {};
   } catch {
     return {};
