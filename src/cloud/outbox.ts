@@ -111,6 +111,11 @@ export class Outbox {
     const entry: OutboxEntry = { seq: this.nextSeq++, topic: m.topic, payload: m.payload, retain: m.retain };
     this.live.set(entry.seq, entry);
     this.lines.push(`${JSON.stringify({ s: entry.seq, ...m })}\n`);
+    const durable = new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+    });
+    // A publisher that does not wait for the disk (a notification) must not crash the process.
+    durable.catch(() => undefined);
     let dropped = 0;
     while (this.live.size > this.max) {
       const oldest = this.live.keys().next().value as number;
@@ -118,11 +123,6 @@ export class Outbox {
       dropped++;
     }
     this.dropped += dropped;
-    const durable = new Promise<void>((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
-    });
-    // A publisher that does not wait for the disk (a notification) must not crash the process.
-    durable.catch(() => undefined);
     this.kick();
     return { entry, dropped, durable };
   }
@@ -209,7 +209,7 @@ export class Outbox {
   private async writeLoop(): Promise<void> {
     for (;;) {
       // In the same step that sees nothing left, so that no line pushed later is left behind.
-      if (this.lines.length === 0) {
+      if (this.lines.length === 0 && this.waiters.length === 0) {
         this.writing = false;
         return;
       }
