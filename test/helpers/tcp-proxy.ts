@@ -1,7 +1,9 @@
 /**
- * A TCP proxy in front of a broker that can hold the traffic: a network that stalls without closing
- * (what a broker that withholds its PUBACK looks like to the client). When one side of a connection
- * closes, the other is closed at once and what was held for it is thrown away.
+ * A TCP proxy in front of a broker that plays the network's failures: traffic held (a stall, e.g. a
+ * PUBACK that does not come), new connections refused, or a dead link (a power cut at the broker:
+ * nothing gets through and no close is passed on, so only the client's keepalive can tell).
+ * Otherwise, when one side of a connection closes, the other is closed at once and what was held
+ * for it is thrown away.
  */
 import net from "node:net";
 import type { TestContext } from "node:test";
@@ -14,34 +16,45 @@ export interface TcpProxy {
   hold(direction?: "up" | "down" | "both"): void;
   /** Delivers what was held and lets traffic flow again. */
   release(): void;
+  /** Closes new connections at once (the broker's port refuses) until open(). */
+  refuse(): void;
+  /** Kills the link of every open connection without closing it, and refuses new ones until open(). */
+  cut(): void;
+  /** Takes new connections again (cut connections stay dead until their client closes them). */
+  open(): void;
 }
 
 interface Pipe {
-  from: net.Socket;
   to: net.Socket;
   held: Buffer[];
-  direction: "up" | "down";
+  dead: boolean;
 }
 
 /** A proxy on a free port of 127.0.0.1 to `127.0.0.1:targetPort`; closed after the test. */
 export async function startTcpProxy(t: TestContext, targetPort: number): Promise<TcpProxy> {
   const holding = { up: false, down: false };
+  let refusing = false;
   const pipes = new Set<Pipe>();
   const sockets = new Set<net.Socket>();
   const connect = (from: net.Socket, to: net.Socket, direction: "up" | "down"): void => {
-    const pipe: Pipe = { from, to, held: [], direction };
+    const pipe: Pipe = { to, held: [], dead: false };
     pipes.add(pipe);
     from.on("data", (d: Buffer) => {
+      if (pipe.dead) return;
       if (holding[direction]) pipe.held.push(d);
       else to.write(d);
     });
     from.on("close", () => {
       pipes.delete(pipe);
       pipe.held = [];
-      to.destroy();
+      if (!pipe.dead) to.destroy();
     });
   };
   const server = net.createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
     const broker = net.connect(targetPort, "127.0.0.1");
     for (const s of [client, broker]) {
       sockets.add(s);
@@ -71,6 +84,19 @@ export async function startTcpProxy(t: TestContext, targetPort: number): Promise
         for (const d of p.held) p.to.write(d);
         p.held = [];
       }
+    },
+    refuse() {
+      refusing = true;
+    },
+    cut() {
+      refusing = true;
+      for (const p of pipes) {
+        p.dead = true;
+        p.held = [];
+      }
+    },
+    open() {
+      refusing = false;
     },
   };
 }

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import mqtt from "mqtt";
 import { Outbox } from "../../src/cloud/outbox.js";
-import { spawnCli } from "../helpers/cli.js";
+import { startCcm } from "../helpers/cli.js";
 import { startMosquitto, type TestBroker } from "../helpers/brokers.js";
 import { startDaemon, startSim, until } from "../helpers/daemon.js";
 import { tempDir } from "../helpers/remote.js";
@@ -19,15 +18,6 @@ async function subscriber(t: TestContext, broker: TestBroker, topic: string): Pr
   client.on("message", (_t, p) => got.push(p.toString()));
   await client.subscribeAsync(topic, { qos: 1 });
   return { got };
-}
-
-/** `ccm start` as a user runs it, with its log collected; killed after the test. */
-function startCcm(t: TestContext, args: string[]): { child: ChildProcess; log: () => string } {
-  const child = spawnCli(["start", "--http-listen", "127.0.0.1:0", "--set", "host.probe_ms=300", ...args]);
-  t.after(() => child.kill("SIGKILL"));
-  let log = "";
-  child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
-  return { child, log: () => log };
 }
 
 test("a QoS 1 message answered 'sent' survives kill -9 of the CCM before the broker's PUBACK and reaches the broker after the restart", async (t) => {
@@ -50,9 +40,7 @@ test("a QoS 1 message answered 'sent' survives kill -9 of the CCM before the bro
   assert.deepEqual(await sim.call("MQTT.Pub", { topic: "ccm/durable", message: "precious", qos: 1 }, 5000), {
     status: "sent",
   });
-  const gone = new Promise((r) => first.child.once("exit", r));
-  first.child.kill("SIGKILL");
-  await gone;
+  await first.kill();
   proxy.release();
   await new Promise((r) => setTimeout(r, 300));
   assert.deepEqual(sub.got, [], "the killed CCM's connection carried nothing to the broker");
