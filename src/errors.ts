@@ -48,6 +48,8 @@ const catalogue = {
   UPDATE_FAILED: { rpcCode: -32012, retryable: false },
   /** Flashing the host failed; `data.step` names the step (sync, get-id, erase, write, verify, go, confirm…). */
   FLASH_FAILED: { rpcCode: -32008, retryable: true },
+  /** A message could not be stored on disk (the MQTT outbox: disk full, data dir gone or read-only). */
+  STORE_FAILED: { rpcCode: -32014, retryable: true },
 } as const;
 
 /** Every error code ccm can raise. */

@@ -1,8 +1,9 @@
 /**
  * The host's MQTT services (CCM doc §8): `MQTT.Pub`, `MQTT.Sub` → `MQTT.Message` notifications,
- * `MQTT.Unsub`. QoS 1 publishes wait on disk while the broker is away (the outbox) and leave in
- * order after reconnecting; QoS 0 is best effort and never blocks the host. The host's subscriptions
- * are kept in the data dir, so they survive reconnects and restarts.
+ * `MQTT.Unsub`. Every QoS 1 publish is on disk (the outbox) before the host hears it was accepted,
+ * and stays there until the broker's PUBACK: it leaves in order, now or after a reconnect or a
+ * restart (at least once). QoS 0 is best effort and never blocks the host. The host's
+ * subscriptions are kept in the data dir, so they survive reconnects and restarts.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { CcmError, errorMessage } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import type { MethodRegistry } from "../rpc/registry.js";
 import { atomicWriteFileSync } from "../util/atomic-file.js";
+import { DropReport } from "../util/drop-report.js";
 import type { MqttConnection } from "./mqtt-connection.js";
 import { Outbox } from "./outbox.js";
 import { checkTopicFilter, checkTopicName, topicMatches } from "./topic.js";
@@ -39,15 +41,27 @@ export interface MqttBridgeOptions {
 
 /** Counters shown in Sys.GetInfo. */
 export interface MqttBridgeStats {
+  /** QoS 0 handed to the connection, and QoS 1 acknowledged by the broker. */
   published: number;
+  /** QoS 1 accepted while the broker was away (answered "queued"). */
   queued: number;
+  /** QoS 1 dropped from a full outbox, oldest first. */
   dropped_oldest: number;
+  /** QoS 0 dropped while the broker was away. */
   dropped_qos0: number;
+  /** QoS 1 the broker refused (an MQTT 5 PUBACK with an error reason code): not retried. */
+  refused: number;
   received: number;
 }
 
-/** How many queued messages are sent before their removal is written to disk. */
-const DRAIN_BATCH = 64;
+/** What MQTT.Pub answers: where the message is, and how many older ones a full outbox dropped for it. */
+export interface PubResult {
+  status: "sent" | "queued" | "dropped";
+  dropped?: number;
+}
+
+/** How long stop() waits for PUBACKs of messages in flight. */
+const STOP_GRACE_MS = 3000;
 
 const PubParams = Type.Object({
   topic: Type.String(),
@@ -67,17 +81,27 @@ export class MqttBridge {
     queued: 0,
     dropped_oldest: 0,
     dropped_qos0: 0,
+    refused: 0,
     received: 0,
   };
   readonly outbox: Outbox;
   private readonly o: MqttBridgeOptions;
   private readonly subs = new Map<string, 0 | 1>();
   private readonly subsFile: string;
-  private draining = false;
+  private readonly drops: DropReport;
+  /** QoS 1 messages handed to the connection whose PUBACK has not come. */
+  private inFlight = 0;
+  private settled: (() => void) | undefined;
 
   constructor(o: MqttBridgeOptions) {
     this.o = o;
     this.outbox = new Outbox(join(o.dataDir, "mqtt-outbox.jsonl"), o.queueMax);
+    this.drops = new DropReport(
+      o.logger,
+      (n) => `outbox full (${o.queueMax}): dropped the ${n} oldest message(s)`,
+    );
+    this.drops.add(this.outbox.dropped);
+    this.stats.dropped_oldest = this.drops.total;
     if (this.outbox.skipped > 0) o.logger.warn(`outbox: ${this.outbox.skipped} torn entries skipped`);
     if (this.outbox.size > 0) o.logger.info(`outbox: ${this.outbox.size} messages wait for the broker`);
     this.subsFile = join(o.dataDir, "mqtt-subscriptions.json");
@@ -86,7 +110,7 @@ export class MqttBridge {
       void o.connection.subscribe(topic, qos);
     }
     o.connection.on("up", () => {
-      void this.drain();
+      this.pump();
     });
     o.connection.on("message", (topic, payload) => {
       for (const filter of this.subs.keys()) {
@@ -99,8 +123,12 @@ export class MqttBridge {
     this.register(o.registry);
   }
 
-  /** Publishes for the host: now, into the outbox (QoS 1 while away), or nowhere (QoS 0 while away). */
-  publish(topic: string, message: unknown, qos: 0 | 1, retain: boolean): "sent" | "queued" | "dropped" {
+  /**
+   * Publishes for the host. QoS 0: now, or nowhere while the broker is away. QoS 1: on disk first
+   * (resolves once fsynced), then to the broker now ("sent") or after it is back ("queued"); it
+   * stays on disk until its PUBACK.
+   */
+  publish(topic: string, message: unknown, qos: 0 | 1, retain: boolean): PubResult | Promise<PubResult> {
     checkTopicName(topic);
     this.o.checkTopic?.(topic, "publish");
     // JSON.stringify gives undefined for a value JSON cannot hold (no message was given).
@@ -116,56 +144,86 @@ export class MqttBridge {
     if (qos === 0) {
       if (!c.connected) {
         this.stats.dropped_qos0++;
-        return "dropped";
+        return { status: "dropped" };
       }
       c.publish(topic, payload, 0, retain);
       this.stats.published++;
-      return "sent";
+      return { status: "sent" };
     }
-    if (c.connected && this.outbox.size === 0) {
-      c.publishAcked(topic, payload, 1, retain).then(
-        () => this.stats.published++,
-        // The connection went while the message was in flight: mqtt.js resends it on reconnect.
-        (e: unknown) => {
-          this.o.logger.debug(`publish to ${topic}: ${errorMessage(e)}`);
-        },
-      );
-      return "sent";
-    }
-    const dropped = this.outbox.push({ topic, payload, retain });
-    this.stats.queued++;
-    if (dropped > 0) {
-      this.stats.dropped_oldest += dropped;
-      this.o.logger.warn(`outbox full (${this.o.queueMax}): dropped the ${dropped} oldest message(s)`);
-    }
-    return "queued";
+    const pushed = this.outbox.push({ topic, payload, retain });
+    this.drops.add(pushed.dropped);
+    this.stats.dropped_oldest = this.drops.total;
+    return pushed.durable.then(() => {
+      this.pump();
+      const status = c.connected ? "sent" : "queued";
+      if (status === "queued") this.stats.queued++;
+      return pushed.dropped > 0 ? { status, dropped: pushed.dropped } : { status };
+    });
   }
 
-  /** Sends what waits in the outbox, oldest first, while the broker stays connected. */
-  async drain(): Promise<void> {
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      while (this.outbox.size > 0 && this.o.connection.connected) {
-        const batch = this.outbox.peek(DRAIN_BATCH);
-        await Promise.all(batch.map((m) => this.o.connection.publishAcked(m.topic, m.payload, 1, m.retain)));
-        this.outbox.remove(batch.length);
-        this.stats.published += batch.length;
-      }
-      if (this.outbox.size === 0) this.o.logger.debug("outbox empty");
-    } catch (e) {
-      this.o.logger.info(`outbox: ${this.outbox.size} left for the next connection (${errorMessage(e)})`);
-    } finally {
-      this.draining = false;
+  /** Hands the broker every message that is on disk and not yet sent, oldest first. */
+  private pump(): void {
+    const c = this.o.connection;
+    if (!c.connected) return;
+    for (const m of this.outbox.takeDurable()) {
+      this.inFlight++;
+      c.publishAcked(m.topic, m.payload, 1, m.retain).then(
+        () => {
+          this.stats.published++;
+          this.landed(m.seq);
+        },
+        (e: unknown) => {
+          // A reason code is the broker's refusal (MQTT 5): sending it again would not help.
+          if (typeof (e as { code?: unknown }).code === "number") {
+            this.stats.refused++;
+            this.o.logger.warn(`the broker refused a message to ${m.topic}: ${errorMessage(e)}`);
+            this.landed(m.seq);
+            return;
+          }
+          // The connection ended under it (stop): it stays on disk and leaves after the next start.
+          this.o.logger.debug(`publish to ${m.topic}: ${errorMessage(e)}; kept in the outbox`);
+          this.landed(undefined);
+        },
+      );
     }
+  }
+
+  private landed(seq: number | undefined): void {
+    if (seq !== undefined) this.outbox.done(seq);
+    this.inFlight--;
+    if (this.inFlight === 0) this.settled?.();
+  }
+
+  /**
+   * Stops taking messages: waits (at most `graceMs`) for the PUBACKs of messages in flight, and for
+   * the outbox's last writes. What is still unacknowledged then stays on disk for the next start.
+   */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+    if (this.inFlight > 0 && this.o.connection.connected) {
+      const left = this.inFlight;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.settled = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.settled = undefined;
+      if (this.inFlight > 0)
+        this.o.logger.info(
+          `stopping with ${this.inFlight} of ${left} PUBACKs missing: kept for the next start`,
+        );
+    }
+    await this.outbox.close();
   }
 
   private register(registry: MethodRegistry): void {
     registry.register({
       name: "MQTT.Pub",
-      description: "Publishes a message (a string, or JSON sent as text); QoS 1 waits on disk while offline.",
+      description:
+        "Publishes a message (a string, or JSON sent as text); QoS 1 is kept on disk until the broker has it.",
       params: PubParams,
-      handler: (p) => ({ status: this.publish(p.topic, p.message, p.qos ?? 0, p.retain ?? false) }),
+      handler: (p) => this.publish(p.topic, p.message, p.qos ?? 0, p.retain ?? false),
     });
     registry.register({
       name: "MQTT.Sub",

@@ -87,8 +87,9 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
         this.emit("up");
       });
     });
-    client.on("close", () => {
-      // mqtt.js reads reconnectPeriod when it schedules the next attempt: make it back off, jittered.
+    // Before mqtt.js's own close handler, which schedules the next attempt with reconnectPeriod:
+    // make that attempt back off, jittered.
+    client.prependListener("close", () => {
       client.options.reconnectPeriod = backoff.next();
       const again = this.password?.();
       if (again !== undefined) client.options.password = again;

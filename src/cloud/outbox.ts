@@ -1,10 +1,19 @@
 /**
- * Store-and-forward for QoS 1 publishes while the broker cannot be reached: a bounded queue kept in
- * a file of JSON lines, each line fsynced before the publish counts as accepted, so a queue survives
- * a crash or a restart. When full, the oldest messages are dropped and counted. Removal rewrites the
- * file atomically, a batch at a time.
+ * The QoS 1 outbox: every QoS 1 publish of the host is on disk from before the host is told it was
+ * accepted until the broker's PUBACK, so neither a lost broker nor a killed CCM loses it (at least
+ * once: a crash between a PUBACK and its record sends that message again).
+ *
+ * One file of JSON lines: `{"s":N,"topic":…,"payload":…,"retain":…}` is message N, `{"done":N}` says
+ * it left (acknowledged, refused or dropped). One writer appends in group commits: the lines that
+ * arrive while a write + fdatasync is under way go together in the next one, so the rate is the
+ * disk's fsync rate times the batch, not one fsync per message. When the file holds many more lines
+ * than messages it is rewritten atomically with the live ones. A line torn by a crash is skipped
+ * and counted. Bounded: at most `max` messages; when full the oldest go first, counted.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { open, rename, type FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
+import { CcmError, errorMessage } from "../errors.js";
 import { atomicWriteFileSync } from "../util/atomic-file.js";
 
 /** One queued publish. */
@@ -14,15 +23,49 @@ export interface QueuedMessage {
   retain: boolean;
 }
 
-/** A bounded, persistent FIFO of messages waiting for the broker. */
+/** A queued publish and its place in the queue. */
+export interface OutboxEntry extends QueuedMessage {
+  readonly seq: number;
+}
+
+/** What push() did: how many of the oldest it dropped, and when the message is on disk. */
+export interface Pushed {
+  entry: OutboxEntry;
+  dropped: number;
+  /** Resolves once the message's line is fsynced; rejects (STORE_FAILED) if it could not be written. */
+  durable: Promise<void>;
+}
+
+/** The file is rewritten when it has this many lines and four times as many as live messages. */
+const COMPACT_LINES = 1024;
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** A bounded, persistent FIFO of QoS 1 messages between the host and the broker's PUBACK. */
 export class Outbox {
   /** Messages dropped because the queue was full, since start. */
   dropped = 0;
   /** Lines of the file that could not be read at load (a write torn by a crash). */
   readonly skipped: number;
-  private readonly items: QueuedMessage[] = [];
+  private readonly live = new Map<number, OutboxEntry>();
   private readonly path: string;
   private readonly max: number;
+  private nextSeq = 1;
+  /** Every message up to this seq is on disk. */
+  private durableSeq = 0;
+  /** takeDurable() has given out every message below this seq. */
+  private takeFrom = 1;
+  private fileLines = 0;
+  private lines: string[] = [];
+  private waiters: Waiter[] = [];
+  private writer: Promise<void> = Promise.resolve();
+  private writing = false;
+  private file: FileHandle | undefined;
+  private mustRewrite = false;
+  private closed = false;
 
   /** Opens (or creates) the queue in `path`, holding at most `max` messages. */
   constructor(path: string, max: number) {
@@ -35,62 +78,202 @@ export class Outbox {
       // No queue yet.
     }
     let skipped = 0;
+    let lines = 0;
     for (const line of text.split("\n")) {
       if (line === "") continue;
-      try {
-        const m = JSON.parse(line) as Partial<QueuedMessage>;
-        if (typeof m.topic === "string" && typeof m.payload === "string")
-          this.items.push({ topic: m.topic, payload: m.payload, retain: m.retain === true });
-        else skipped++;
-      } catch {
-        skipped++;
-      }
+      lines++;
+      const seq = this.load(line);
+      if (seq === undefined) skipped++;
+      else this.nextSeq = Math.max(this.nextSeq, seq + 1);
     }
     this.skipped = skipped;
-    if (skipped > 0 || this.items.length > max) {
-      this.dropped += Math.max(0, this.items.length - max);
-      this.items.splice(0, Math.max(0, this.items.length - max));
-      this.rewrite();
+    const over = Math.max(0, this.live.size - max);
+    for (const seq of [...this.live.keys()].slice(0, over)) this.live.delete(seq);
+    this.dropped += over;
+    this.durableSeq = this.nextSeq - 1;
+    this.takeFrom = this.live.keys().next().value ?? this.nextSeq;
+    this.fileLines = lines;
+    if (lines !== this.live.size) {
+      // Torn lines, done records or drops: start from a clean file (appends after a torn line would be lost).
+      atomicWriteFileSync(path, this.snapshot());
+      this.fileLines = this.live.size;
     }
   }
 
+  /** Messages in the queue: waiting for the broker or for its PUBACK. */
   get size(): number {
-    return this.items.length;
+    return this.live.size;
   }
 
-  /** Queues a message durably; when full, drops the oldest first (returns how many were dropped). */
-  push(m: QueuedMessage): number {
-    this.items.push(m);
-    if (this.items.length > this.max) {
-      const n = this.items.length - this.max;
-      this.items.splice(0, n);
-      this.dropped += n;
-      this.rewrite();
-      return n;
+  /** Queues a message; when full, drops the oldest first. It is durable when `durable` resolves. */
+  push(m: QueuedMessage): Pushed {
+    if (this.closed) throw new CcmError("LINK_DOWN", "the MQTT outbox is closed");
+    const entry: OutboxEntry = { seq: this.nextSeq++, topic: m.topic, payload: m.payload, retain: m.retain };
+    this.live.set(entry.seq, entry);
+    this.lines.push(`${JSON.stringify({ s: entry.seq, ...m })}\n`);
+    const durable = new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+    });
+    // A publisher that does not wait for the disk (a notification) must not crash the process.
+    durable.catch(() => undefined);
+    let dropped = 0;
+    while (this.live.size > this.max) {
+      const oldest = this.live.keys().next().value as number;
+      this.done(oldest);
+      dropped++;
     }
-    const fd = openSync(this.path, "a", 0o600);
-    try {
-      writeSync(fd, `${JSON.stringify(m)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+    this.dropped += dropped;
+    this.kick();
+    return { entry, dropped, durable };
+  }
+
+  /** The messages that became durable since the last call, oldest first (to be sent now). */
+  takeDurable(): OutboxEntry[] {
+    const out: OutboxEntry[] = [];
+    for (; this.takeFrom <= this.durableSeq; this.takeFrom++) {
+      const e = this.live.get(this.takeFrom);
+      if (e !== undefined) out.push(e);
     }
-    return 0;
+    return out;
+  }
+
+  /** Removes message `seq` (acknowledged, refused or dropped); false if it was no longer queued. */
+  done(seq: number): boolean {
+    if (!this.live.delete(seq)) return false;
+    if (this.closed) return true;
+    this.lines.push(`{"done":${seq}}\n`);
+    this.kick();
+    return true;
   }
 
   /** The oldest `n` messages, still queued. */
-  peek(n: number): QueuedMessage[] {
-    return this.items.slice(0, n);
+  peek(n: number): OutboxEntry[] {
+    const out: OutboxEntry[] = [];
+    for (const e of this.live.values()) {
+      if (out.length >= n) break;
+      out.push(e);
+    }
+    return out;
   }
 
-  /** Removes the oldest `n` messages (they were delivered). */
-  remove(n: number): void {
-    if (n <= 0) return;
-    this.items.splice(0, n);
-    this.rewrite();
+  /** Resolves when everything pushed or done so far is on disk. */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writer;
   }
 
-  private rewrite(): void {
-    atomicWriteFileSync(this.path, this.items.map((m) => `${JSON.stringify(m)}\n`).join(""));
+  /** Writes what is pending and closes the file; later pushes throw. */
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    const f = this.file;
+    this.file = undefined;
+    await f?.close();
+  }
+
+  private load(line: string): number | undefined {
+    try {
+      const m = JSON.parse(line) as { s?: unknown; done?: unknown; topic?: unknown; payload?: unknown };
+      if (typeof m.done === "number") {
+        this.live.delete(m.done);
+        return m.done;
+      }
+      if (typeof m.topic !== "string" || typeof m.payload !== "string") return undefined;
+      // Lines without `s` were written before messages had numbers: they come in file order.
+      const seq = typeof m.s === "number" ? m.s : this.nextSeq;
+      this.live.set(seq, {
+        seq,
+        topic: m.topic,
+        payload: m.payload,
+        retain: (m as { retain?: unknown }).retain === true,
+      });
+      return seq;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private snapshot(): string {
+    let out = "";
+    for (const e of this.live.values())
+      out += `${JSON.stringify({ s: e.seq, topic: e.topic, payload: e.payload, retain: e.retain })}\n`;
+    return out;
+  }
+
+  private kick(): void {
+    if (this.writing) return;
+    this.writing = true;
+    this.writer = this.writeLoop();
+  }
+
+  /** The one writer: appends what accumulated, fsyncs, wakes those who waited; again until idle. */
+  private async writeLoop(): Promise<void> {
+    for (;;) {
+      // In the same step that sees nothing left, so that no line pushed later is left behind.
+      if (this.lines.length === 0 && this.waiters.length === 0) {
+        this.writing = false;
+        return;
+      }
+      const lines = this.lines;
+      const waiters = this.waiters;
+      const upTo = this.nextSeq - 1;
+      this.lines = [];
+      this.waiters = [];
+      try {
+        if (this.mustRewrite || (this.fileLines >= COMPACT_LINES && this.fileLines > 4 * this.live.size))
+          await this.rewrite();
+        else await this.append(lines);
+        this.mustRewrite = false;
+        this.durableSeq = upTo;
+        for (const w of waiters) w.resolve();
+      } catch (e) {
+        // Messages that did not reach the disk are not accepted; the file may end in a torn line.
+        for (let seq = this.durableSeq + 1; seq <= upTo; seq++) this.live.delete(seq);
+        this.durableSeq = upTo;
+        this.mustRewrite = true;
+        const error = new CcmError("STORE_FAILED", `cannot write ${this.path}: ${errorMessage(e)}`, {
+          cause: e,
+        });
+        for (const w of waiters) w.reject(error);
+      }
+    }
+  }
+
+  private async append(lines: string[]): Promise<void> {
+    if (this.file === undefined) {
+      this.file = await open(this.path, "a", 0o600);
+      await syncDir(this.path);
+    }
+    await this.file.write(lines.join(""));
+    await this.file.datasync();
+    this.fileLines += lines.length;
+  }
+
+  /** Replaces the file with the live messages (temp file, fsync, rename, directory fsync). */
+  private async rewrite(): Promise<void> {
+    const tmp = `${this.path}.tmp-${process.pid}`;
+    const data = this.snapshot();
+    const count = this.live.size;
+    const f = await open(tmp, "w", 0o600);
+    try {
+      await f.write(data);
+      await f.datasync();
+    } finally {
+      await f.close();
+    }
+    const old = this.file;
+    this.file = undefined;
+    await old?.close();
+    await rename(tmp, this.path);
+    await syncDir(this.path);
+    this.fileLines = count;
+  }
+}
+
+async function syncDir(path: string): Promise<void> {
+  const dir = await open(dirname(path), "r");
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }

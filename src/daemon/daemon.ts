@@ -305,6 +305,7 @@ export class Daemon {
     this.shadow?.stop();
     this.directMethods?.stop();
     await this.dash?.stop();
+    await this.mqttBridge?.stop();
     await this.mqtt?.stop();
     this.logger.info("stopped");
   }

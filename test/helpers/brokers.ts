@@ -17,8 +17,18 @@ export interface TestBroker {
   server: string;
   /** Stops the broker (tests of a vanishing broker); also done after the test. */
   stop(): Promise<void>;
+  /** Ends it without a chance to save or say goodbye (Mosquitto: SIGKILL; embedded: its sockets destroyed). */
+  kill(): Promise<void>;
   /** Starts it again on the same port. */
   restart(): Promise<void>;
+}
+
+/** Mosquitto, which can also be frozen: a broker that stops answering but keeps its connections. */
+export interface MosquittoBroker extends TestBroker {
+  /** SIGSTOP: the broker answers nothing (no CONNACK, no PINGRESP) while TCP stays up. */
+  pause(): void;
+  /** SIGCONT. */
+  resume(): void;
 }
 
 export type BrokerKind = "embedded" | "mosquitto";
@@ -41,6 +51,7 @@ export async function startAedes(t: TestContext): Promise<TestBroker> {
       running = false;
       await broker.close();
     },
+    kill: () => b.stop(),
     async restart() {
       await b.stop();
       broker = await startEmbeddedBroker({ port });
@@ -61,7 +72,7 @@ export async function startMosquitto(
     persistence?: boolean;
     tls?: { ca: string; cert: string; key: string; requireClientCert: boolean };
   } = {},
-): Promise<TestBroker> {
+): Promise<MosquittoBroker> {
   const dir = await mkdtemp(join(tmpdir(), "ccm-mosquitto-"));
   const port = await freePort();
   const conf = join(dir, "mosquitto.conf");
@@ -89,16 +100,25 @@ export async function startMosquitto(
     child = c;
     await Promise.race([waitConnectable(port), failed]);
   };
-  const b: TestBroker = {
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
+    const c = child;
+    child = undefined;
+    if (c === undefined || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill(signal);
+    if (signal !== "SIGKILL") c.kill("SIGCONT");
+    await exited;
+  };
+  const b: MosquittoBroker = {
     port,
     server: `127.0.0.1:${port}`,
-    async stop() {
-      const c = child;
-      child = undefined;
-      if (c === undefined || c.exitCode !== null) return;
-      const exited = new Promise((r) => c.once("exit", r));
-      c.kill("SIGTERM");
-      await exited;
+    stop: () => end("SIGTERM"),
+    kill: () => end("SIGKILL"),
+    pause() {
+      child?.kill("SIGSTOP");
+    },
+    resume() {
+      child?.kill("SIGCONT");
     },
     async restart() {
       await b.stop();

@@ -1,5 +1,6 @@
 /** Runs the `ccm` CLI from source as a child process, as a user would run it. */
 import { spawn, type ChildProcess } from "node:child_process";
+import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const main = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
@@ -33,4 +34,28 @@ export function spawnCli(args: string[]): ChildProcess {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, MOS_PORT: "", CCM_PORT: "" },
   });
+}
+
+/** A running `ccm start` whose log (stderr) the test reads. */
+export interface RunningCcm {
+  child: ChildProcess;
+  /** Everything it logged so far. */
+  log(): string;
+  /** Sends SIGKILL and waits for the process to be gone. */
+  kill(): Promise<void>;
+}
+
+/** Starts `ccm start ...args` (HTTP on a free port, a fast host probe); killed after the test. */
+export function startCcm(t: TestContext, args: string[]): RunningCcm {
+  const child = spawnCli(["start", "--http-listen", "127.0.0.1:0", "--set", "host.probe_ms=300", ...args]);
+  let log = "";
+  child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  const kill = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    await gone;
+  };
+  t.after(kill);
+  return { child, log: () => log, kill };
 }
