@@ -126,6 +126,22 @@ test("log lines and garbage between frames do not disturb calls", async (t) => {
   assert.ok(logs.some((l) => /tick/.test(l)));
 });
 
+test("a garbage line holds no newline but the one that ends it", async () => {
+  // Every other draw lands on 0x0a: the one byte a garbage line must not contain.
+  let n = 0;
+  const random = () => (n++ % 2 === 0 ? 0.5 : 0x0a / 256);
+  const lines: Buffer[] = [];
+  const sim = { writeRaw: (d: string | Buffer) => lines.push(Buffer.from(d)) } as unknown as HostSimulator;
+  const stop = garbage(1, 64, random).start!(sim);
+  await new Promise((r) => setTimeout(r, 20));
+  stop();
+  assert.ok(lines.length > 0);
+  for (const line of lines) {
+    assert.equal(line.length, 65);
+    assert.equal(line.indexOf(0x0a), 64, line.toString("hex"));
+  }
+});
+
 test("the host calls the CCM and gets its answer", async (t) => {
   const { host } = await rig(t);
   assert.deepEqual(await host.call("RPC.Ping", undefined, 500), { channel_info: "mem:ccm" });
