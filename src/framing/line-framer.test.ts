@@ -66,6 +66,16 @@ describe("line framer", () => {
     assert.equal(seen.frames.length, 0);
   });
 
+  test('a line is a frame only when it opens as one: {wifi} up is log output, {"oops is a broken frame', () => {
+    const { f, seen } = framer();
+    f.push(Buffer.from('{wifi} up\n{ssid: home}\n{\n{"oops\n{ "id": 1 }\n{}\n[ {"id":2} ]\n[{x}]\n'));
+    assert.deepEqual(seen.junk, ["{wifi} up", "{ssid: home}", "{", "[{x}]"]);
+    assert.deepEqual(
+      seen.frames.map((x) => x.text),
+      ['{"oops', '{ "id": 1 }', "{}", '[ {"id":2} ]'],
+    );
+  });
+
   test("boot noise before a frame on the same line is skipped", () => {
     const { f, seen } = framer();
     f.push(Buffer.from([0x00, 0xff, 0xfe, ...Buffer.from('{"id":7,"method":"X"}\n')]));

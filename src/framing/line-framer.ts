@@ -1,7 +1,8 @@
 /**
  * Newline framing for the serial link (reference mos-protocols.md §2): one JSON frame per line,
  * mos's `"""` delimiters accepted, CR and XON/XOFF stripped, an optional CRC32 suffix checked.
- * Lines that are not frames are the host's log output. Pure: bytes in, callbacks out.
+ * Lines that do not open as a frame (`{"`, `{}`, a batch, `"""`) are the host's log output, even
+ * `{wifi} up`. Pure: bytes in, callbacks out.
  */
 import { crc32 } from "node:zlib";
 
@@ -136,12 +137,7 @@ export class LineFramer {
     while (end > start && bytes[end - 1]! <= 0x20) end--;
     if (start === end) return;
     const first = bytes[start];
-    if (
-      first !== 0x7b &&
-      first !== 0x22 &&
-      first !== 0x04 &&
-      !(first === 0x5b && isBatchStart(bytes, start))
-    ) {
+    if (first !== 0x22 && first !== 0x04 && !opensFrame(bytes, start)) {
       this.sink.junk(lenientUtf8.decode(bytes.subarray(start, end)));
       return;
     }
@@ -232,14 +228,20 @@ export function jsonValueEnd(text: string, start: number): number {
   return -1;
 }
 
-/** `[` opens a batch only when an object or `]` follows; `[INFO] boot` is a log line. */
-function isBatchStart(bytes: Buffer, start: number): boolean {
-  for (let i = start + 1; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (b === 0x20 || b === 0x09) continue;
-    return b === 0x7b || b === 0x5d;
-  }
-  return false;
+/**
+ * Whether a line opens as a frame does: `{` then `"` or `}` (every JSON-RPC frame does), or a batch,
+ * `[` then such a `{` or `]`; spaces allowed between. `{wifi} up` and `[INFO] boot` are log lines.
+ */
+function opensFrame(bytes: Buffer, start: number): boolean {
+  const at = skipSpaces(bytes, start + 1);
+  if (bytes[start] === 0x5b) return bytes[at] === 0x5d || (bytes[at] === 0x7b && opensFrame(bytes, at));
+  return bytes[start] === 0x7b && (bytes[at] === 0x22 || bytes[at] === 0x7d);
+}
+
+function skipSpaces(bytes: Buffer, from: number): number {
+  let i = from;
+  while (bytes[i] === 0x20 || bytes[i] === 0x09) i++;
+  return i;
 }
 
 function stripFlowControl(bytes: Buffer): Buffer {

@@ -83,8 +83,10 @@ export function garbage(everyMs: number, length = 24, random = Math.random): Hos
     start: (sim) => {
       const t = setInterval(() => {
         const bytes = Buffer.alloc(length);
-        for (let i = 0; i < length; i++)
-          bytes[i] = Math.floor(random() * 256) === 0x0a ? 0 : Math.floor(random() * 256);
+        for (let i = 0; i < length; i++) {
+          const b = Math.floor(random() * 256);
+          bytes[i] = b === 0x0a ? 0 : b;
+        }
         sim.writeRaw(Buffer.concat([bytes, Buffer.from("\n")]));
       }, everyMs);
       return () => {

@@ -101,12 +101,22 @@ test("a drop behaviour loses answers so the caller times out", async (t) => {
 
 test("a deaf host never sees the frames it ignores", async (t) => {
   const { host, ccm } = await rig(t);
-  const seen: string[] = [];
-  host.on("frame", (f) => seen.push(f));
+  const firmwareSaw: string[] = [];
+  for (const name of ["Sum", "Sys.Info"]) {
+    const method = host.registry.get(name)!;
+    host.registry.register({
+      name,
+      description: method.description,
+      handler: (_p, ctx) => {
+        firmwareSaw.push(name);
+        return method.handler(method.prepare(ctx.frame.params), ctx);
+      },
+    });
+  }
   host.use(deaf((text) => text.includes("Sum")));
   await assert.rejects(ccm.peer.call("Sum", [1, 1]), (e) => isCcmError(e, "RPC_TIMEOUT"));
-  assert.equal(seen.length, 1);
   assert.equal((await ccm.peer.call("Sys.Info")) !== null, true);
+  assert.deepEqual(firmwareSaw, ["Sys.Info"], "the firmware ran only what the deaf layer let through");
 });
 
 test("log lines and garbage between frames do not disturb calls", async (t) => {
@@ -114,6 +124,22 @@ test("log lines and garbage between frames do not disturb calls", async (t) => {
   for (let i = 0; i < 10; i++) assert.equal(await ccm.peer.call("Sum", [i, 1]), i + 1);
   await new Promise((r) => setTimeout(r, 30));
   assert.ok(logs.some((l) => /tick/.test(l)));
+});
+
+test("a garbage line holds no newline but the one that ends it", async () => {
+  // Every other draw lands on 0x0a: the one byte a garbage line must not contain.
+  let n = 0;
+  const random = () => (n++ % 2 === 0 ? 0.5 : 0x0a / 256);
+  const lines: Buffer[] = [];
+  const sim = { writeRaw: (d: string | Buffer) => lines.push(Buffer.from(d)) } as unknown as HostSimulator;
+  const stop = garbage(1, 64, random).start!(sim);
+  await new Promise((r) => setTimeout(r, 20));
+  stop();
+  assert.ok(lines.length > 0);
+  for (const line of lines) {
+    assert.equal(line.length, 65);
+    assert.equal(line.indexOf(0x0a), 64, line.toString("hex"));
+  }
 });
 
 test("the host calls the CCM and gets its answer", async (t) => {

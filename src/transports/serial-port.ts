@@ -5,6 +5,7 @@
  * Each open() builds a fresh SerialPortStream: a Duplex that errored or disconnected is not reused,
  * and late events from an old stream are ignored.
  */
+import { execFile } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { read as fsRead } from "node:fs";
 import { promisify } from "node:util";
@@ -51,6 +52,19 @@ function openReason(e: unknown): string {
 }
 
 const readAsync = promisify(fsRead);
+const execFileAsync = promisify(execFile);
+
+/**
+ * Clears HUPCL on an open device. bindings-cpp sets the flag for `hupcl: true` but otherwise leaves it
+ * as the tty had it, and Linux brings USB serial ports up with it: closing would drop DTR and reset
+ * an Arduino-style board. Node cannot call tcsetattr; stty can. Best effort: without stty the flag
+ * stays as the device had it.
+ */
+async function clearHupcl(path: string): Promise<void> {
+  if (process.platform !== "linux" && process.platform !== "darwin") return;
+  const device = process.platform === "darwin" ? "-f" : "-F";
+  await execFileAsync("stty", [device, path, "-hupcl"], { timeout: 5000 }).catch(() => undefined);
+}
 
 function isRetryable(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException | null)?.code;
@@ -282,6 +296,7 @@ export class SerialPortTransport extends EventEmitter<TransportEvents> implement
       );
     });
     this.#port = port;
+    if (s.hupcl !== true) await clearHupcl(this.path);
   }
 
   /** The stream closed or failed on its own (unplugged, pty master gone, write error). */

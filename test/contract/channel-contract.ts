@@ -121,7 +121,15 @@ export function channelContract(name: string, ch: ChannelUnderTest): void {
       const r = await rig(t, ch);
       const c = await r.connect();
       await c.notify("Shadow.Delta", { on: true });
+      // Notifications the CCM serves, or cannot: not even an error comes back.
+      await c.notify("RPC.Ping");
+      await c.notify("Nobody.Serves");
+      await c.notify("RPC.Describe", { name: 5 });
       await until(() => r.sim.state.on, "the host's LED on");
+      // Answers come in order on each channel: one to a notification would be here before this one.
+      assert.ok(await c.call("RPC.Ping"));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(c.unsolicited, 0, "frames that answered no call");
     });
 
     test("concurrent callers, on this channel and on the host's own link, each get their own answers", async (t) => {

@@ -87,3 +87,27 @@ test("malformed JSON gets a -32700 parse error with id null, wrong types get -32
     [4, -32602],
   ]);
 });
+
+test("a log line that starts with { but opens no frame ({wifi} up) is host output, never answered; a broken frame gets -32700", async (t) => {
+  const pty = await ptyPair(t);
+  const daemon = await startDaemon(t, pty.a);
+  const host = await rawHost(t, pty.b);
+  await until(() => daemon.host.state === "up", "link up");
+  const logged: string[] = [];
+  daemon.host.on("log", (line) => logged.push(line));
+  await host.write("{wifi} up\r\n{I} (88) mqtt: connected\r\n");
+  await host.write('{"id":1,"method":\n');
+  await host.write('{"id":2,"method":"RPC.Ping"}\n');
+  await until(() => host.frames().some((f) => f.id === 2), "answer to id 2");
+  assert.deepEqual(logged, ["{wifi} up", "{I} (88) mqtt: connected"]);
+  assert.equal(daemon.host.stats.log_lines, 2);
+  assert.deepEqual(
+    host.frames().map((f) => [f.id, (f.error as { code: number } | undefined)?.code]),
+    [
+      [null, -32700],
+      [2, undefined],
+    ],
+    "one error, for the line that opened as a frame",
+  );
+  assert.equal(daemon.host.stats.parse_errors, 1);
+});

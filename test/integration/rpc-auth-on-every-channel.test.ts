@@ -6,6 +6,7 @@ import { isCcmError } from "../../src/errors.js";
 import { startBroker } from "../helpers/brokers.js";
 import { until } from "../helpers/daemon.js";
 import { aclFile, curl, htdigestFile, remoteRig } from "../helpers/remote.js";
+import { ptyPair } from "../helpers/socat.js";
 
 test("curl --digest with a user made by Apache's htdigest is let in; a wrong password or none gets 401", async (t) => {
   const file = await htdigestFile(t, "myproduct", { joe: "secret", ann: "s3cr3t" });
@@ -121,6 +122,25 @@ test("failed logins from one source are refused with 429 for a while, on HTTP an
   assert.equal(statuses[5], 429);
   const right = await curl(["--digest", "-u", "joe:secret", `${url}/rpc/RPC.Ping`]);
   assert.equal(right.status, 429, "even the right password waits out the lockout");
+
+  // In frames: a WebSocket caller answering each challenge with the wrong password.
+  const other = await remoteRig(t, { rpc: { auth_file: file } });
+  const ws = `${other.url.replace("http", "ws")}/rpc`;
+  const inFrame = async (pass: string): Promise<number> => {
+    const c = await connectRpc(ws, { timeoutMs: 3000, baudRate: 115200, creds: { user: "joe", pass } });
+    try {
+      await c.call("RPC.Ping");
+      return 200;
+    } catch (e) {
+      return isCcmError(e, "RPC_REMOTE") ? e.rpcCode : -1;
+    } finally {
+      await c.close();
+    }
+  };
+  const codes: number[] = [];
+  for (let i = 0; i < 6; i++) codes.push(await inFrame("guess"));
+  assert.deepEqual(codes, [401, 401, 401, 401, 401, 429]);
+  assert.equal(await inFrame("secret"), 429, "in frames too, the right password waits");
 });
 
 test("over MQTT a brute force on a user name is refused with 429 whatever src it gives, and other users still log in", async (t) => {
@@ -207,7 +227,23 @@ test("an ACL opens a method on one channel type and closes it on another", async
 
 test("with users configured, the host's own link and the management UART still need no login", async (t) => {
   const file = await htdigestFile(t, "RPC", { joe: "secret" });
-  const { sim } = await remoteRig(t, { rpc: { auth_file: file } });
+  const mgmt = await ptyPair(t);
+  const { sim, daemon } = await remoteRig(t, { rpc: { auth_file: file, uart: { port: mgmt.a } } });
   const info = (await sim.call("Sys.GetInfo", undefined, 3000)) as { id: string };
   assert.equal(info.id, "ccm_test");
+  await until(() => daemon.rpcUart?.link.isUp === true, "management UART up");
+  const uart = await connectRpc(mgmt.b, { timeoutMs: 3000, baudRate: 115200 });
+  t.after(() => uart.close());
+  assert.equal(((await uart.call("Sys.GetInfo")) as { id: string }).id, "ccm_test");
+  assert.equal(await uart.call("Sum", [1, 2]), 3, "forwarded to the host without a login too");
+  const ws = await connectRpc(`${daemon.httpUrl?.replace("http", "ws") ?? ""}/rpc`, {
+    timeoutMs: 3000,
+    baudRate: 115200,
+  });
+  t.after(() => ws.close());
+  await assert.rejects(
+    ws.call("Sys.GetInfo"),
+    (e) => isCcmError(e, "RPC_REMOTE") && e.rpcCode === 401,
+    "while a network channel still asks for one",
+  );
 });

@@ -7,6 +7,7 @@ import { test, type TestContext } from "node:test";
 import { isCcmError } from "../../src/errors.js";
 import { SerialPortTransport } from "../../src/transports/serial-port.js";
 import type { ByteTransport } from "../../src/transports/transport.js";
+import { run } from "../helpers/remote.js";
 import { ptyPair } from "../helpers/socat.js";
 
 const EVENT_TIMEOUT_MS = 5000;
@@ -199,4 +200,22 @@ test("bad line settings are refused up front with BAD_ARGUMENT", () => {
     () => new SerialPortTransport("", { baudRate: 9600 }),
     (e) => isCcmError(e, "BAD_ARGUMENT"),
   );
+});
+
+test("a port opened with hupcl off has -hupcl while open, even when the tty had hupcl set; hupcl on sets it", async (t) => {
+  const pair = await ptyPair(t);
+  const hupcl = async (): Promise<string | undefined> => {
+    const r = await run("stty", ["-F", pair.a, "-a"]);
+    return /(?:^|\s)(-?hupcl)(?:\s|$)/.exec(r.stdout)?.[1];
+  };
+  await run("stty", ["-F", pair.a, "hupcl"]);
+  assert.equal(await hupcl(), "hupcl", "as a USB serial port comes up on Linux");
+  const port = new SerialPortTransport(pair.a, { baudRate: 115200 });
+  await port.open();
+  assert.equal(await hupcl(), "-hupcl", "closing will not drop DTR and reset the board");
+  await port.close();
+  const resetting = new SerialPortTransport(pair.a, { baudRate: 115200, hupcl: true });
+  await resetting.open();
+  t.after(() => resetting.close());
+  assert.equal(await hupcl(), "hupcl");
 });

@@ -69,6 +69,9 @@ async function connectSerial(port: string, o: ConnectOptions): Promise<RpcClient
       return Promise.resolve();
     },
     close: () => ch.link.stop(),
+    get unsolicited() {
+      return ch.rpcStats.unmatched_responses;
+    },
   };
 }
 

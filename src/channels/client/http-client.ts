@@ -14,6 +14,7 @@ export function connectHttp(
   if (target.pathname === "/" || target.pathname === "") target.pathname = "/rpc";
   const uri = target.pathname + target.search;
   let nextId = 1 + Math.floor(Math.random() * 1_000_000);
+  let unsolicited = 0;
 
   const post = async (body: string, timeoutMs: number, authorization?: string): Promise<Response> => {
     const headers: Record<string, string> = { "Content-Type": "application/json" };
@@ -68,10 +69,14 @@ export function connectHttp(
       const frame: Record<string, unknown> = { src: o.src, method };
       if (params !== undefined) frame.params = params;
       const res = await post(JSON.stringify(frame), o.timeoutMs);
-      await res.text();
+      const text = (await res.text()).trim();
+      if (res.status === 200 && text !== "") unsolicited++;
       if (res.status !== 200 && res.status !== 204)
         throw new CcmError("RPC_REMOTE", `HTTP ${res.status}`, { rpcCode: res.status });
     },
     close: () => Promise.resolve(),
+    get unsolicited() {
+      return unsolicited;
+    },
   };
 }

@@ -43,6 +43,7 @@ export async function connectMqtt(
   }
   client.on("error", () => undefined);
   await client.subscribeAsync(`${src}/rpc`, { qos: 1 });
+  let unsolicited = 0;
   const peer = new RpcPeer({
     send: (frame) => {
       if (!client.connected) throw new CcmError("LINK_DOWN", `${brokerUrl} is not connected`);
@@ -50,6 +51,9 @@ export async function connectMqtt(
     },
     timeoutMs: o.timeoutMs,
     jsonrpcMember: false,
+    onProblem: (problem) => {
+      if (problem === "unmatched-response") unsolicited++;
+    },
   });
   client.on("message", (_topic, payload) => {
     peer.receiveText(payload.toString("utf8"));
@@ -66,6 +70,9 @@ export async function connectMqtt(
     },
     close: async () => {
       await client.endAsync();
+    },
+    get unsolicited() {
+      return unsolicited;
     },
   };
 }

@@ -10,6 +10,8 @@ export interface RpcClient {
   /** Sends a notification: no id, no answer. */
   notify(method: string, params?: unknown): Promise<void>;
   close(): Promise<void>;
+  /** Frames that answered no call of this client's (a notification answered, a late answer). */
+  readonly unsolicited: number;
 }
 
 /** Calls through `peer` with `src`, resending once with in-frame digest auth after a 401 (mos does the same). */

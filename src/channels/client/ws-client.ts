@@ -24,6 +24,7 @@ export async function connectWs(
       reject(new CcmError("TRANSPORT_OPEN_FAILED", `cannot connect to ${url}: HTTP ${res.statusCode ?? 0}`));
     });
   });
+  let unsolicited = 0;
   const peer = new RpcPeer({
     send: (frame) => {
       if (ws.readyState !== WebSocket.OPEN) throw new CcmError("LINK_DOWN", `${url} is closed`);
@@ -31,6 +32,9 @@ export async function connectWs(
     },
     timeoutMs: o.timeoutMs,
     jsonrpcMember: false,
+    onProblem: (problem) => {
+      if (problem === "unmatched-response") unsolicited++;
+    },
   });
   ws.on("message", (data: Buffer) => {
     peer.receiveText(data.toString("utf8"));
@@ -57,5 +61,8 @@ export async function connectWs(
         });
         ws.close();
       }),
+    get unsolicited() {
+      return unsolicited;
+    },
   };
 }
