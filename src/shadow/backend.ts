@@ -14,6 +14,11 @@ export interface ShadowBackend extends EventEmitter<ShadowBackendEvents> {
   readonly kind: string;
   /** Applies an update request document (`{"state":{…},"version"?:N}`); resolves with what was accepted. */
   update(request: JsonObject): Promise<JsonObject>;
+  /**
+   * Merges the host's state into reported. Optional: a keeper that can be out of reach keeps the
+   * report until it can send it; without it, `update({state: {reported}})` is used.
+   */
+  report?(reported: JsonObject): Promise<JsonObject>;
   /** The whole document: state (with delta), metadata, version. */
   get(): Promise<JsonObject>;
   /** The delta now, if any (sent to a host that comes up); asks the keeper when it is remote. */

@@ -35,10 +35,12 @@ export class ShadowService {
     });
     o.registry.register({
       name: "Shadow.Report",
-      description: "Sets the reported state (the host's view): an object merged into state.reported.",
+      description:
+        "Sets the reported state (the host's view): an object merged into state.reported; kept while the shadow is out of reach.",
       params: Type.Record(Type.String(), Type.Unknown()),
-      handler: async (reported) => {
-        await o.backend.update({ state: { reported: reported as JsonObject } });
+      handler: async (params) => {
+        const reported = params as JsonObject;
+        await (o.backend.report?.(reported) ?? o.backend.update({ state: { reported } }));
         return true;
       },
     });

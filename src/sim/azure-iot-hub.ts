@@ -7,9 +7,9 @@
  *   connection; a subscription elsewhere is refused (SUBACK 0x80); at most 5 subscriptions; QoS 2
  *   subscriptions are delivered at QoS 1 (the SUBACK still says 2: aedes fixes the granted QoS
  *   before the authorization hook runs).
- * - Device twins: GET, reported PATCH (204 + new `$version`), desired patches from the back end
- *   (`updateDesired`) pushed with their `$version`; null deletes; `$metadata.$lastUpdated` at every
- *   level; key, depth (10) and size (32 KB) rules answered with 400.
+ * - Device twins (kept by `TwinStore`, azure-twin-store.ts): GET, reported PATCH (204 + new
+ *   `$version`), desired patches from the back end (`updateDesired`) pushed with their `$version`;
+ *   null deletes; `$metadata.$lastUpdated` at every level; key, depth and size rules answered 400.
  * - Direct methods from the back end (`invokeMethod`): 404 when the device is offline, 504 when it
  *   does not answer within the timeout, otherwise the device's status and payload.
  * - Telemetry (`devices/{id}/messages/events/…`) and cloud-to-device messages.
@@ -20,9 +20,7 @@ import type { AddressInfo } from "node:net";
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import { Aedes, type Client } from "aedes";
 import { AZURE_API_VERSION } from "../cloud/azure-auth.js";
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type JsonObject = { [k: string]: Json };
+import { TwinStore, type JsonObject } from "./azure-twin-store.js";
 
 export interface SimDevice {
   deviceId: string;
@@ -41,15 +39,6 @@ export interface AzureHubSimOptions {
   port?: number;
 }
 
-export interface Twin {
-  desired: JsonObject;
-  reported: JsonObject;
-  desiredVersion: number;
-  reportedVersion: number;
-  desiredMeta: JsonObject;
-  reportedMeta: JsonObject;
-}
-
 export interface HubEvents {
   connected: [deviceId: string];
   disconnected: [deviceId: string];
@@ -58,64 +47,6 @@ export interface HubEvents {
 }
 
 const MAX_SUBSCRIPTIONS = 5;
-const MAX_DEPTH = 10;
-const MAX_SECTION_BYTES = 32 * 1024;
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** Why a twin patch is refused (peers.md §6.3), or undefined. */
-export function twinPatchProblem(patch: unknown, depth = 1): string | undefined {
-  if (!isObject(patch)) return "the patch must be a JSON object";
-  if (depth > MAX_DEPTH) return `nesting deeper than ${MAX_DEPTH} levels`;
-  for (const [k, v] of Object.entries(patch)) {
-    if (depth === 1 && k === "$version") continue;
-    if (k === "" || Buffer.byteLength(k) > 1024)
-      return `key "${k.slice(0, 40)}" is empty or longer than 1 KB`;
-    // eslint-disable-next-line no-control-regex
-    if (/[.$ \u0000-\u001f]/.test(k)) return `key "${k}" contains '.', '$', a space or a control character`;
-    if (typeof v === "string" && Buffer.byteLength(v) > 4096) return `value of "${k}" is longer than 4 KB`;
-    if (typeof v === "number" && Number.isInteger(v) && Math.abs(v) > 4503599627370495)
-      return `integer "${k}" is out of range`;
-    if (isObject(v)) {
-      const inner = twinPatchProblem(v, depth + 1);
-      if (inner !== undefined) return inner;
-    }
-  }
-  return undefined;
-}
-
-/** The size IoT Hub counts: keys and string values by length, numbers 8 bytes, booleans 4. */
-export function twinSize(v: Json): number {
-  if (v === null) return 4;
-  if (typeof v === "boolean") return 4;
-  if (typeof v === "number") return 8;
-  if (typeof v === "string") return Buffer.byteLength(v);
-  if (Array.isArray(v)) return v.reduce<number>((n, x) => n + twinSize(x), 0);
-  let n = 0;
-  for (const [k, x] of Object.entries(v)) if (!k.startsWith("$")) n += Buffer.byteLength(k) + twinSize(x);
-  return n;
-}
-
-function merge(target: JsonObject, meta: JsonObject, patch: JsonObject, now: string): void {
-  for (const [k, v] of Object.entries(patch)) {
-    if (k.startsWith("$")) continue;
-    if (v === null) {
-      Reflect.deleteProperty(target, k);
-      Reflect.deleteProperty(meta, k);
-    } else if (isObject(v)) {
-      if (!isObject(target[k])) target[k] = {};
-      if (!isObject(meta[k])) meta[k] = {};
-      merge(target[k], meta[k], v, now);
-      meta[k].$lastUpdated = now;
-    } else {
-      target[k] = v;
-      meta[k] = { $lastUpdated: now };
-    }
-  }
-  meta.$lastUpdated = now;
-}
 
 function verifySas(token: string, resource: string, key: string, now: number): string | undefined {
   if (!token.startsWith("SharedAccessSignature ")) return "the password is not a SharedAccessSignature";
@@ -148,7 +79,7 @@ export class AzureIotHubSim extends EventEmitter<HubEvents> {
   private readonly aedes: Aedes;
   private readonly server: Server;
   private readonly devices = new Map<string, SimDevice>();
-  private readonly twins = new Map<string, Twin>();
+  private readonly twins: TwinStore;
   private readonly clients = new Map<string, Client>();
   private readonly subscriptions = new Map<Client, Set<string>>();
   private readonly pending = new Map<string, PendingMethod>();
@@ -162,6 +93,7 @@ export class AzureIotHubSim extends EventEmitter<HubEvents> {
     this.host = o.host ?? "127.0.0.1";
     this.requestedPort = o.port ?? 0;
     for (const d of o.devices) this.devices.set(d.deviceId, d);
+    this.twins = new TwinStore((id) => this.devices.has(id));
     this.aedes = aedes;
     this.server = createServer(
       {
@@ -202,36 +134,21 @@ export class AzureIotHubSim extends EventEmitter<HubEvents> {
 
   /** The device's twin as the service side sees it (with `$version` and `$metadata`). */
   getTwin(deviceId: string): { properties: { desired: JsonObject; reported: JsonObject } } {
-    const t = this.twin(deviceId);
-    return {
-      properties: {
-        desired: { ...t.desired, $metadata: t.desiredMeta, $version: t.desiredVersion },
-        reported: { ...t.reported, $metadata: t.reportedMeta, $version: t.reportedVersion },
-      },
-    };
+    return this.twins.serviceView(deviceId);
   }
 
   /** The back end patches desired properties; a connected device gets the patch with its `$version`. */
   updateDesired(deviceId: string, patch: JsonObject): number {
-    const problem = twinPatchProblem(patch);
-    if (problem !== undefined) throw new Error(`400: ${problem}`);
-    const t = this.twin(deviceId);
-    const next = structuredClone(t.desired);
-    const meta = structuredClone(t.desiredMeta);
-    merge(next, meta, patch, new Date().toISOString());
-    if (twinSize(next) > MAX_SECTION_BYTES) throw new Error("400: desired properties exceed 32 KB");
-    t.desired = next;
-    t.desiredMeta = meta;
-    t.desiredVersion++;
+    const version = this.twins.patchDesired(deviceId, patch);
     const client = this.clients.get(deviceId);
     if (client !== undefined && this.subscribed(client, "$iothub/twin/PATCH/properties/desired/#"))
       this.send(
         client,
-        `$iothub/twin/PATCH/properties/desired/?$version=${t.desiredVersion}`,
-        JSON.stringify({ ...patch, $version: t.desiredVersion }),
+        `$iothub/twin/PATCH/properties/desired/?$version=${version}`,
+        JSON.stringify({ ...patch, $version: version }),
         1,
       );
-    return t.desiredVersion;
+    return version;
   }
 
   /**
@@ -287,23 +204,6 @@ export class AzureIotHubSim extends EventEmitter<HubEvents> {
   /** Drops the device's connection as the hub does when it restarts. */
   kick(deviceId: string): void {
     this.clients.get(deviceId)?.close();
-  }
-
-  private twin(deviceId: string): Twin {
-    let t = this.twins.get(deviceId);
-    if (t === undefined) {
-      if (!this.devices.has(deviceId)) throw new Error(`404: device ${deviceId} is not registered`);
-      t = {
-        desired: {},
-        reported: {},
-        desiredVersion: 1,
-        reportedVersion: 1,
-        desiredMeta: {},
-        reportedMeta: {},
-      };
-      this.twins.set(deviceId, t);
-    }
-    return t;
   }
 
   private subscribed(client: Client, filter: string): boolean {
@@ -415,17 +315,11 @@ export class AzureIotHubSim extends EventEmitter<HubEvents> {
       const rid = new URLSearchParams(topic.slice(topic.indexOf("?") + 1)).get("$rid") ?? "";
       const body = packet.payload.toString();
       if (topic.startsWith("$iothub/twin/GET/")) {
-        const t = this.twin(id);
-        reply(
-          200,
-          `$rid=${rid}`,
-          JSON.stringify({
-            desired: { ...t.desired, $version: t.desiredVersion },
-            reported: { ...t.reported, $version: t.reportedVersion },
-          }),
-        );
+        reply(200, `$rid=${rid}`, JSON.stringify(this.twins.deviceView(id)));
       } else if (topic.startsWith("$iothub/twin/PATCH/properties/reported/")) {
-        this.patchReported(id, body, rid, reply);
+        const r = this.twins.patchReported(id, body);
+        if (r.status === 204) reply(204, `$rid=${rid}&$version=${r.version}`, "");
+        else reply(400, `$rid=${rid}`, JSON.stringify(r.body));
       } else if (topic.startsWith("$iothub/methods/res/")) {
         const status = Number.parseInt(topic.slice("$iothub/methods/res/".length), 10);
         const p = this.pending.get(rid);
@@ -460,41 +354,5 @@ export class AzureIotHubSim extends EventEmitter<HubEvents> {
         this.emit("disconnected", client.id);
       }
     });
-  }
-
-  private patchReported(
-    id: string,
-    body: string,
-    rid: string,
-    reply: (status: number, props: string, body: string) => void,
-  ): void {
-    let patch: unknown;
-    try {
-      patch = JSON.parse(body);
-    } catch {
-      reply(400, `$rid=${rid}`, JSON.stringify({ errorCode: 400004, message: "the patch is not JSON" }));
-      return;
-    }
-    const problem = twinPatchProblem(patch);
-    if (problem !== undefined) {
-      reply(400, `$rid=${rid}`, JSON.stringify({ errorCode: 400004, message: problem }));
-      return;
-    }
-    const t = this.twin(id);
-    const next = structuredClone(t.reported);
-    const meta = structuredClone(t.reportedMeta);
-    merge(next, meta, patch as JsonObject, new Date().toISOString());
-    if (twinSize(next) > MAX_SECTION_BYTES) {
-      reply(
-        400,
-        `$rid=${rid}`,
-        JSON.stringify({ errorCode: 400004, message: "reported properties exceed 32 KB" }),
-      );
-      return;
-    }
-    t.reported = next;
-    t.reportedMeta = meta;
-    t.reportedVersion++;
-    reply(204, `$rid=${rid}&$version=${t.reportedVersion}`, "");
   }
 }

@@ -164,6 +164,21 @@ test("AWS's data-flow page: delta, report, null delete of engine, the 409 versio
 
   await aws.send("update", { state: { reported: { color: { r: 10 }, engine: "ON" } }, clientToken: "dev" });
   assert.equal((await aws.next("update/accepted", "dev")).version, 2);
+  const desiredMeta = { color: { r: { timestamp: T } }, engine: { timestamp: T } };
+  assert.deepEqual(shape(await aws.next("update/documents", "dev")), {
+    previous: {
+      state: { desired: { color: { r: 10 }, engine: "ON" } },
+      metadata: { desired: desiredMeta },
+      version: 1,
+    },
+    current: {
+      state: { desired: { color: { r: 10 }, engine: "ON" }, reported: { color: { r: 10 }, engine: "ON" } },
+      metadata: { desired: desiredMeta, reported: desiredMeta },
+      version: 2,
+    },
+    timestamp: T,
+    clientToken: "dev",
+  });
   await aws.send("update", { state: { desired: { engine: null } }, clientToken: "del" });
   assert.deepEqual(shape(await aws.next("update/accepted", "del")), {
     state: { desired: { engine: null } },

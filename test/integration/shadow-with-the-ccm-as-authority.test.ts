@@ -2,51 +2,21 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test, type TestContext } from "node:test";
-import mqtt from "mqtt";
+import { test } from "node:test";
 import { isCcmError } from "../../src/errors.js";
-import { startBroker, type TestBroker } from "../helpers/brokers.js";
+import { awsShadowClient } from "../helpers/aws-shadow-client.js";
+import { startBroker } from "../helpers/brokers.js";
 import { startDaemon, startSim, until } from "../helpers/daemon.js";
 import { remoteRig } from "../helpers/remote.js";
 import { ptyPair } from "../helpers/socat.js";
 
 const PREFIX = "$aws/things/ccm_test/shadow";
 
-/** An AWS-shadow client of the test's own: subscribes to every answer topic, publishes requests. */
-async function awsClient(t: TestContext, broker: TestBroker, prefix = PREFIX) {
-  const client = await mqtt.connectAsync(`mqtt://${broker.server}`);
-  t.after(() => client.endAsync(true));
-  const got: { topic: string; doc: Record<string, unknown> }[] = [];
-  client.on("message", (topic, p) =>
-    got.push({
-      topic: topic.slice(prefix.length + 1),
-      doc: JSON.parse(p.toString()) as Record<string, unknown>,
-    }),
-  );
-  await client.subscribeAsync(`${prefix}/+/+`, { qos: 1 });
-  return {
-    got,
-    async send(op: string, doc: object) {
-      await client.publishAsync(`${prefix}/${op}`, JSON.stringify(doc), { qos: 1 });
-    },
-    async next(topic: string, token?: string) {
-      await until(
-        () => got.some((g) => g.topic === topic && (token === undefined || g.doc.clientToken === token)),
-        topic,
-      );
-      const i = got.findIndex(
-        (g) => g.topic === topic && (token === undefined || g.doc.clientToken === token),
-      );
-      return got.splice(i, 1)[0]!.doc;
-    },
-  };
-}
-
 test("an AWS shadow client drives the host through the CCM as authority on Mosquitto", async (t) => {
   const broker = await startBroker(t, "mosquitto");
   const { sim, daemon } = await remoteRig(t, { mqtt: { enable: true, server: broker.server } });
   await until(() => daemon.mqtt?.connected === true, "MQTT up");
-  const aws = await awsClient(t, broker);
+  const aws = await awsShadowClient(t, broker.server, PREFIX);
   await sim.call("Shadow.Report", { on: false }, 3000);
   await aws.send("update", { state: { desired: { on: true } }, clientToken: "app-1" });
   const accepted = await aws.next("update/accepted", "app-1");
@@ -114,8 +84,12 @@ test("the shadow survives a CCM restart, and a host that comes up gets the pendi
   const second = await startDaemon(t, pty.a, {}, {}, dataDir);
   const sim = await startSim(t, { port: pty.b });
   await until(() => sim.state.on, "the restarted CCM sending the pending delta to the host that came up");
-  const doc = (await second.shadow?.backend.get()) as { version: number };
-  assert.ok(doc.version >= 2, `version ${doc.version} continues after the restart`);
+  const version = async (): Promise<number> =>
+    ((await second.shadow?.backend.get()) as { version: number }).version;
+  // The host answers the delta with a report: the version goes on from the one saved before.
+  const deadline = Date.now() + 5000;
+  while ((await version()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok((await version()) >= 2, `version ${await version()} continues after the restart`);
 });
 
 test("a CCM in AWS mode keeps its host in step with a shadow another CCM keeps", async (t) => {
@@ -155,4 +129,54 @@ test("a CCM in AWS mode keeps its host in step with a shadow another CCM keeps",
     desired: { on: true },
     reported: { on: true },
   });
+});
+
+test("a CCM in AWS mode keeps the host's reports while the broker is down and sends them when it is back", async (t) => {
+  const broker = await startBroker(t, "mosquitto");
+  const mqttFast = { enable: true, server: broker.server, reconnect_min_ms: 200, reconnect_max_ms: 1000 };
+  const authority = await startDaemon(
+    t,
+    "",
+    {},
+    {
+      device: { id: "authority" },
+      mqtt: mqttFast,
+      shadow: { topic_prefix: "$aws/things/thing2/shadow" },
+    },
+  );
+  const pty = await ptyPair(t);
+  const sim = await startSim(t, { port: pty.b });
+  const device = await startDaemon(
+    t,
+    pty.a,
+    {},
+    { device: { id: "device2" }, mqtt: mqttFast, aws: { enable: true, thing_name: "thing2" } },
+  );
+  const up = (): boolean => authority.mqtt?.connected === true && device.mqtt?.connected === true;
+  await until(() => up() && device.host.state === "ready", "both CCMs up, the host ready");
+  const shadow = async () =>
+    (await authority.shadow?.backend.get()) as { state: { reported?: unknown }; version: number };
+  await sim.call("Shadow.Report", { on: false, temp: 20, cfg: { mode: "eco" } }, 3000);
+  const before = (await shadow()).version;
+
+  await broker.stop();
+  await until(() => device.mqtt?.connected === false, "the device CCM sees the broker gone");
+  assert.equal(await sim.call("Shadow.Report", { on: true, temp: 21 }, 3000), true, "no LINK_DOWN");
+  assert.equal(await sim.call("Shadow.Report", { temp: 22, cfg: { mode: null } }, 3000), true);
+  assert.deepEqual((await shadow()).state.reported, { on: false, temp: 20, cfg: { mode: "eco" } });
+
+  await broker.restart();
+  const deadline = Date.now() + 25_000;
+  while (
+    JSON.stringify((await shadow()).state.reported) !== '{"on":true,"temp":22,"cfg":{}}' &&
+    Date.now() < deadline
+  )
+    await new Promise((r) => setTimeout(r, 50));
+  const after = await shadow();
+  assert.deepEqual(
+    after.state.reported,
+    { on: true, temp: 22, cfg: {} },
+    "both reports, merged, at the authority",
+  );
+  assert.equal(after.version, before + 1, "sent as one update");
 });
