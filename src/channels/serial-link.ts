@@ -21,6 +21,8 @@ export interface SerialLinkEvents {
   dropped: [reason: DropReason, detail: string];
   /** The peer sent mos's handshake frame (a lone 0x04). */
   handshake: [];
+  /** Every write handed to the port has completed (pendingBytes is back to 0). */
+  drained: [];
 }
 
 export interface SerialLinkOptions {
@@ -80,6 +82,7 @@ export class SerialLink extends EventEmitter<SerialLinkEvents> {
   private peerCompat = false;
   private lastOpenError = "";
   private opens = 0;
+  private pending = 0;
 
   constructor(options: SerialLinkOptions) {
     super();
@@ -115,6 +118,11 @@ export class SerialLink extends EventEmitter<SerialLinkEvents> {
 
   get isUp(): boolean {
     return this.transport?.isOpen === true;
+  }
+
+  /** Bytes handed to the port whose write has not completed: the backlog of a slow or stalled UART. */
+  get pendingBytes(): number {
+    return this.transport === undefined ? 0 : this.pending;
   }
 
   /** Opens the port once; rejects if it cannot. With `reconnect`, later unplugs are retried. */
@@ -157,8 +165,18 @@ export class SerialLink extends EventEmitter<SerialLinkEvents> {
   async writeRaw(data: string | Uint8Array): Promise<void> {
     const t = this.transport;
     if (t?.isOpen !== true) throw new CcmError("LINK_DOWN", `${this.options.path} is not open`);
-    this.stats.bytes_out += typeof data === "string" ? Buffer.byteLength(data) : data.length;
-    await t.write(data);
+    const n = typeof data === "string" ? Buffer.byteLength(data) : data.length;
+    this.stats.bytes_out += n;
+    this.pending += n;
+    try {
+      await t.write(data);
+    } finally {
+      // A write of a port that has since closed no longer counts (the count restarted at 0).
+      if (this.transport === t) {
+        this.pending -= n;
+        if (this.pending === 0) this.emit("drained");
+      }
+    }
   }
 
   /** Why the last open attempt failed, for status output. */
@@ -182,6 +200,7 @@ export class SerialLink extends EventEmitter<SerialLinkEvents> {
     this.lastOpenError = "";
     if (this.opens++ > 0) this.stats.reconnects++;
     this.transport = t;
+    this.pending = 0;
     this.backoff.reset();
     this.peerCrc = false;
     this.peerCompat = false;

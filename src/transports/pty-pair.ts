@@ -19,6 +19,10 @@ export interface PtyPair {
   kill(): Promise<void>;
   /** Starts socat again with the same link paths (new ptys behind them), as a replugged cable. */
   restart(): Promise<void>;
+  /** Freezes socat (SIGSTOP): nothing crosses, and writes block once the ptys' buffers are full. */
+  pause(): void;
+  /** Lets socat run again (SIGCONT). */
+  resume(): void;
 }
 
 async function onPath(cmd: string): Promise<boolean> {
@@ -66,6 +70,7 @@ export async function startPtyPair(a: string, b: string): Promise<PtyPair> {
     if (p === undefined) return;
     process.off("exit", killOnExit);
     p.kill("SIGTERM");
+    p.kill("SIGCONT");
     await exited(p);
   };
 
@@ -115,5 +120,16 @@ export async function startPtyPair(a: string, b: string): Promise<PtyPair> {
   };
 
   await start();
-  return { a, b, kill, restart };
+  return {
+    a,
+    b,
+    kill,
+    restart,
+    pause: () => {
+      proc?.kill("SIGSTOP");
+    },
+    resume: () => {
+      proc?.kill("SIGCONT");
+    },
+  };
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { loadConfig } from "../../src/config/load.js";
 import { Daemon } from "../../src/daemon/daemon.js";
+import { createLogger, type Logger } from "../../src/log/logger.js";
 import { HostSimulator, type HostSimulatorOptions } from "../../src/sim/host-simulator.js";
 
 /** A Daemon on `hostPort`, with host settings overridden by `host`; stopped after the test. */
@@ -15,6 +16,8 @@ export async function startDaemon(
   more: Record<string, unknown> = {},
   /** A data dir the test owns (kept after the daemon stops); default a fresh temp dir. */
   ownDataDir?: string,
+  /** Where its log goes; default nowhere. */
+  logger?: Logger,
 ): Promise<Daemon> {
   const dataDir = ownDataDir ?? (await mkdtemp(join(tmpdir(), "ccm-data-")));
   const config = loadConfig({
@@ -29,7 +32,7 @@ export async function startDaemon(
       },
     },
   });
-  const daemon = new Daemon({ config, dataDir });
+  const daemon = new Daemon({ config, dataDir, ...(logger === undefined ? {} : { logger }) });
   await daemon.start();
   t.after(async () => {
     await daemon.stop();
@@ -53,4 +56,10 @@ export async function until(check: () => boolean, what: string, timeoutMs = 5000
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A logger that keeps every line (info and up), for tests that read what the CCM logged. */
+export function logCollector(): { logger: Logger; text: () => string } {
+  let text = "";
+  return { logger: createLogger(2, (line) => (text += line)), text: () => text };
 }

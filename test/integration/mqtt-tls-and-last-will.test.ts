@@ -57,23 +57,33 @@ test("over mutual TLS the CCM publishes for its host; a broker certificate from 
   assert.equal(wrongCa.daemon.mqtt?.connected, false);
 });
 
-test("mutual TLS: the broker refuses a client certificate from another CA", async (t) => {
+test("mutual TLS: the broker takes a client certificate from its CA, and refuses one from another CA or none", async (t) => {
   const pki = await testPki(t);
   const broker = await startMosquitto(t, {
     tls: { ca: pki.ca, cert: pki.serverCert, key: pki.serverKey, requireClientCert: true },
   });
-  const { daemon } = await remoteRig(t, {
-    mqtt: {
-      enable: true,
-      server: `127.0.0.1:${broker.port}`,
-      ssl_ca: pki.ca,
-      ssl_cert: pki.rogueCert,
-      ssl_key: pki.rogueKey,
-    },
-  });
-  await until(() => daemon.mqtt?.lastError !== "", "a refused handshake", 10_000);
+  const base = { enable: true, server: `localhost:${broker.port}`, ssl_ca: pki.ca };
+  const [right, rogue, none] = await Promise.all([
+    remoteRig(t, { mqtt: { ...base, ssl_cert: pki.clientCert, ssl_key: pki.clientKey } }),
+    remoteRig(t, { mqtt: { ...base, ssl_cert: pki.rogueCert, ssl_key: pki.rogueKey } }),
+    remoteRig(t, { mqtt: base }),
+  ]);
+  await until(() => right.daemon.mqtt?.connected === true, "the right certificate connected", 10_000);
+  await until(
+    () => rogue.daemon.mqtt?.lastError !== "" && none.daemon.mqtt?.lastError !== "",
+    "both refused handshakes",
+    10_000,
+  );
+  // The broker's TLS alerts, as OpenSSL names them: 48 unknown_ca, 116 certificate_required (TLS 1.3).
+  assert.match(rogue.daemon.mqtt?.lastError ?? "", /alert unknown ca/);
+  assert.match(none.daemon.mqtt?.lastError ?? "", /alert certificate required/);
   await new Promise((r) => setTimeout(r, 500));
-  assert.equal(daemon.mqtt?.connected, false);
+  assert.equal(rogue.daemon.mqtt?.connected, false);
+  assert.equal(none.daemon.mqtt?.connected, false);
+  assert.equal(right.daemon.mqtt?.connected, true);
+  assert.equal(right.daemon.mqtt.lastError, "");
+  const info = (await rogue.sim.call("Sys.GetInfo", undefined, 3000)) as { mqtt: { error?: string } };
+  assert.match(info.mqtt.error ?? "", /alert unknown ca/, "Sys.GetInfo says why");
 });
 
 test("the last will says offline when the CCM dies, and the CCM says online when it connects", async (t) => {
