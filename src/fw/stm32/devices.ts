@@ -14,7 +14,10 @@ export interface Stm32Device {
 
 const K = 1024;
 const F2F4 = [16 * K, 16 * K, 16 * K, 16 * K, 64 * K, 128 * K];
-const F4DB = [...F2F4, 128 * K, 128 * K, 16 * K, 16 * K, 16 * K, 16 * K, 64 * K, 128 * K];
+/** One bank of an F42x/F43x/F469/F479 (RM0090 §3.3, RM0386): 4 × 16 KiB, 64 KiB, 7 × 128 KiB = 1 MiB. */
+const F4_BANK = [16 * K, 16 * K, 16 * K, 16 * K, 64 * K, ...Array<number>(7).fill(128 * K)];
+/** Dual-bank F4: bank 2 (sectors 12–23) starts at 0x0810_0000 with the same layout as bank 1. */
+const F4DB = [...F4_BANK, ...F4_BANK];
 const F7 = [32 * K, 32 * K, 32 * K, 32 * K, 128 * K, 256 * K];
 
 const dev = (pid: number, name: string, kib: number, pageSizes: readonly number[]): Stm32Device => ({
