@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ACK, NACK, Stm32Bootloader, xor } from "./bootloader.js";
+import { ACK, NACK, Stm32Bootloader } from "./bootloader.js";
 import { chipByPid } from "./chips.js";
 import { Stm32Memory } from "./memory.js";
+import { xor } from "./wire.js";
 
 function rig(pid = 0x410) {
   const memory = new Stm32Memory(chipByPid(pid));
