@@ -5,8 +5,7 @@ import { chipByPid } from "./chips.js";
 import { Stm32Memory } from "./memory.js";
 import { xor } from "./wire.js";
 
-function rig(pid = 0x410) {
-  const memory = new Stm32Memory(chipByPid(pid));
+function rig(pid = 0x410, memory = new Stm32Memory(chipByPid(pid))) {
   const out: number[] = [];
   const events: string[] = [];
   const bl = new Stm32Bootloader({
@@ -27,8 +26,14 @@ function rig(pid = 0x410) {
     b.writeUInt32BE(a);
     return [...b, xor(b)];
   };
+  /** A Write Memory packet: N, data, XOR. */
+  const packet = (...data: number[]): number[] => [
+    data.length - 1,
+    ...data,
+    xor(Buffer.from([data.length - 1, ...data])),
+  ];
   io(0x7f);
-  return { memory, bl, io, addr, events };
+  return { memory, bl, io, addr, packet, events };
 }
 
 test("the bootloader ignores everything before 0x7F and then answers it with ACK", () => {
@@ -147,4 +152,18 @@ test("Go to flash is ACKed and then reported", () => {
   assert.deepEqual(r.io(0x21, 0xde), [ACK]);
   assert.deepEqual(r.io(...r.addr(0x0800_0000)), [ACK]);
   assert.deepEqual(r.events, ["go 8000000"]);
+});
+
+test("Write Memory NACKs an address that is not 4-aligned and a length that is not a multiple of 4", () => {
+  const r = rig(0x410);
+  assert.deepEqual(r.io(0x31, 0xce), [ACK]);
+  assert.deepEqual(r.io(...r.addr(0x0800_0002)), [NACK], "unaligned address");
+  r.io(0x31, 0xce);
+  r.io(...r.addr(0x0800_0000));
+  assert.deepEqual(r.io(...r.packet(1, 2, 3)), [NACK], "3 bytes");
+  assert.deepEqual([...r.memory.flash.subarray(0, 3)], [0xff, 0xff, 0xff]);
+  r.io(0x31, 0xce);
+  r.io(...r.addr(0x0800_0000));
+  assert.deepEqual(r.io(...r.packet(1, 2, 3, 0xff)), [ACK]);
+  assert.deepEqual([...r.memory.flash.subarray(0, 4)], [1, 2, 3, 0xff]);
 });

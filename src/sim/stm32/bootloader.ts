@@ -2,7 +2,8 @@
  * The STM32 ROM bootloader's USART protocol (AN3155) as a byte-stream state machine, answering from
  * an {@link Stm32Memory}. It waits for 0x7F, then takes commands `cmd, cmd^0xFF` and their packets
  * exactly as reference stm32-ota.md §1.3 lays them out, NACKing bad complements, bad checksums,
- * invalid addresses, unsupported commands and (under read protection) every access to memory.
+ * invalid or unaligned addresses, Write Memory lengths that are not a multiple of 4, unsupported
+ * commands and (under read protection) every access to memory.
  * Timing is the wire's (wire.ts); erases are in erase.ts.
  */
 import { Stm32Erase } from "./erase.js";
@@ -174,7 +175,7 @@ export class Stm32Bootloader {
         return;
       case 0x31:
         this.address((address, t1) => {
-          if (!this.memory.writable(address, 1)) {
+          if (address % 4 !== 0 || !this.memory.writable(address, 1)) {
             this.nack(t1);
             return;
           }
@@ -273,10 +274,10 @@ export class Stm32Bootloader {
     });
   }
 
-  /** N+1 bytes at `address`, checksum XOR(N, data). */
+  /** N+1 bytes (a multiple of 4) at `address`, checksum XOR(N, data). */
   private writeMemory(address: number, n: number, rest: Buffer, t: number): void {
     const data = rest.subarray(0, rest.length - 1);
-    if ((xor(data) ^ n ^ rest[rest.length - 1]!) !== 0) {
+    if ((xor(data) ^ n ^ rest[rest.length - 1]!) !== 0 || data.length % 4 !== 0) {
       this.nack(t);
       return;
     }
