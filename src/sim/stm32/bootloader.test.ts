@@ -167,3 +167,76 @@ test("Write Memory NACKs an address that is not 4-aligned and a length that is n
   assert.deepEqual(r.io(...r.packet(1, 2, 3, 0xff)), [ACK]);
   assert.deepEqual([...r.memory.flash.subarray(0, 4)], [1, 2, 3, 0xff]);
 });
+
+test("a byte lost on its way to the bootloader leaves it waiting for one more; a damaged one fails the checksum", () => {
+  const r = rig(0x410);
+  // Lose the first data byte of the next Write Memory (after 5 address bytes and N).
+  r.bl.injectFault({ kind: "drop", direction: "to-device", at: 6, command: 0x31 });
+  assert.deepEqual(r.io(0x31, 0xce), [ACK]);
+  assert.deepEqual(r.io(...r.addr(0x0800_0000)), [ACK]);
+  assert.deepEqual(r.io(...r.packet(1, 2, 3, 4)), [], "still waiting for a byte");
+  assert.deepEqual(r.io(0xff), [NACK], "one more byte completes the packet, whose checksum fails");
+  assert.equal(r.memory.flash[0], 0xff);
+  r.bl.injectFault({ kind: "corrupt", direction: "to-device", at: 7 });
+  r.io(0x31, 0xce);
+  r.io(...r.addr(0x0800_0000));
+  assert.deepEqual(r.io(...r.packet(1, 2, 3, 4)), [NACK]);
+  r.io(0x31, 0xce);
+  r.io(...r.addr(0x0800_0000));
+  assert.deepEqual(r.io(...r.packet(1, 2, 3, 4)), [ACK], "each fault is used once");
+});
+
+test("a byte lost or damaged on its way to the host: the answer is missing one byte or holds another", () => {
+  const r = rig(0x410);
+  r.bl.injectFault({ kind: "drop", direction: "to-host", at: 0, command: 0x02 });
+  assert.deepEqual(r.io(0x02, 0xfd), [1, 0x04, 0x10, ACK], "no ACK");
+  r.bl.injectFault({ kind: "corrupt", direction: "to-host", at: 1, command: 0x02, mask: 0xff });
+  assert.deepEqual(r.io(0x02, 0xfd), [ACK, 0xfe, 0x04, 0x10, ACK]);
+  assert.deepEqual(r.io(0x02, 0xfd), [ACK, 1, 0x04, 0x10, ACK]);
+});
+
+test("a stalled bootloader takes the command, answers nothing and hears nothing, then waits for a command", async () => {
+  const r = rig(0x410);
+  r.bl.injectFault({ kind: "stall", command: 0x31, ms: 80 });
+  assert.deepEqual(r.io(0x00, 0xff)[0], ACK, "other commands are not affected");
+  assert.deepEqual(r.io(0x31, 0xce), []);
+  assert.deepEqual(r.io(0x00, 0xff), [], "deaf");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(r.io(0x02, 0xfd), [ACK, 1, 0x04, 0x10, ACK]);
+  r.bl.injectFault({ kind: "stall" });
+  assert.deepEqual(r.io(0x02, 0xfd), []);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(r.io(0x02, 0xfd), [], "without ms: silent until the part is reset");
+});
+
+test("a bad write is ACKed yet lands damaged: nothing at all, or a flipped bit", () => {
+  const r = rig(0x410);
+  r.bl.injectFault({ kind: "bad-write", count: 1 });
+  r.io(0x31, 0xce);
+  r.io(...r.addr(0x0800_0000));
+  assert.deepEqual(r.io(...r.packet(1, 2, 3, 4)), [ACK]);
+  assert.deepEqual([...r.memory.flash.subarray(0, 4)], [0xff, 0xff, 0xff, 0xff]);
+  r.bl.injectFault({ kind: "bad-write", count: 1, damage: "flip" });
+  r.io(0x31, 0xce);
+  r.io(...r.addr(0x0800_0000));
+  assert.deepEqual(r.io(...r.packet(0x10, 2, 3, 4)), [ACK]);
+  assert.deepEqual([...r.memory.flash.subarray(0, 4)], [0x11, 2, 3, 4]);
+});
+
+test("an unanswered 0x7F: the bootloader ignores the next N syncs", () => {
+  const memory = new Stm32Memory(chipByPid(0x410));
+  const out: number[] = [];
+  const bl = new Stm32Bootloader({
+    memory,
+    baud: 0,
+    pacing: false,
+    send: (b) => out.push(...b),
+    onGo: () => undefined,
+    onSystemReset: () => undefined,
+    faults: [{ kind: "no-sync", count: 2 }],
+  });
+  bl.receive(Buffer.from([0x7f, 0x7f]));
+  assert.deepEqual(out, []);
+  bl.receive(Buffer.from([0x7f]));
+  assert.deepEqual(out, [ACK]);
+});

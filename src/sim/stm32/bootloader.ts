@@ -3,10 +3,18 @@
  * an {@link Stm32Memory}. It waits for 0x7F, then takes commands `cmd, cmd^0xFF` and their packets
  * exactly as reference stm32-ota.md §1.3 lays them out, NACKing bad complements, bad checksums,
  * invalid or unaligned addresses, Write Memory lengths that are not a multiple of 4, unsupported
- * commands and (under read protection) every access to memory.
- * Timing is the wire's (wire.ts); erases are in erase.ts.
+ * commands and (under read protection) every access to memory. Timing is the wire's (wire.ts);
+ * injected faults (faults.ts) act on the exchange of the command they are planned for.
  */
 import { Stm32Erase } from "./erase.js";
+import {
+  passByte,
+  takeCounted,
+  takeExchangeFault,
+  takeNack,
+  type ExchangeFault,
+  type Stm32Fault,
+} from "./faults.js";
 import type { Stm32Memory } from "./memory.js";
 import { PacedWire, xor, type BootloaderStats } from "./wire.js";
 
@@ -24,15 +32,9 @@ export interface BootloaderOptions {
   onGo: (address: number) => void;
   /** The bootloader resets the part (after Readout Protect/Unprotect, Write Protect/Unprotect). */
   onSystemReset: () => void;
-  /** Planned NACKs, shared with the caller so that a storm outlives a reset (see injectNacks). */
-  nacks?: NackPlan[];
+  /** Planned faults, shared with the caller so that they outlive a reset (see injectFault). */
+  faults?: Stm32Fault[];
   now?: () => number;
-}
-
-/** NACK the next `count` commands with code `command` (or any command). */
-export interface NackPlan {
-  count: number;
-  command: number | undefined;
 }
 
 /** What a command handler is given: the bytes it waited for and when the last one arrived. */
@@ -49,14 +51,16 @@ export class Stm32Bootloader {
   private want = 0;
   private handler: Handler | undefined;
   private buffer: number[] = [];
-  private readonly injected: NackPlan[];
+  private readonly faults: Stm32Fault[];
+  private exchange: ExchangeFault | undefined;
+  private deafUntil = 0;
 
   constructor(options: BootloaderOptions) {
     this.options = options;
     this.memory = options.memory;
     const byteMs = options.pacing && options.baud > 0 ? 11_000 / options.baud : 0;
     this.wire = new PacedWire(options.send, byteMs, options.now ?? (() => performance.now()));
-    this.injected = options.nacks ?? [];
+    this.faults = options.faults ?? [];
     this.erase = new Stm32Erase(this);
   }
 
@@ -71,14 +75,22 @@ export class Stm32Bootloader {
 
   /** NACKs the next `count` commands (those with code `command`, or any): a NACK storm. */
   injectNacks(count: number, command?: number): void {
-    this.injected.push({ count, command });
+    this.injectFault(command === undefined ? { kind: "nack", count } : { kind: "nack", count, command });
+  }
+
+  /** Plans a fault (faults.ts). */
+  injectFault(fault: Stm32Fault): void {
+    this.faults.push(fault);
   }
 
   /** Bytes from the host. */
   receive(chunk: Buffer): void {
     const now = this.wire.now();
     for (const raw of chunk) {
-      this.take(raw, this.wire.arrival(now));
+      const t = this.wire.arrival(now);
+      if (now < this.deafUntil) continue;
+      const b = this.exchange === undefined ? raw : passByte(this.exchange, "to-device", raw);
+      if (b !== undefined) this.take(b, t);
     }
     this.wire.pump();
   }
@@ -94,16 +106,25 @@ export class Stm32Bootloader {
     this.handler = handler;
   }
 
-  /** @internal back to command wait. */
+  /** @internal back to command wait: the exchange (and any fault bound to it) is over. */
   expectCommand(): void {
+    this.exchange = undefined;
     this.expect(2, (b, t) => {
       this.command(b[0]!, b[1]!, t);
     });
   }
 
-  /** @internal queues an answer. */
+  /** @internal queues an answer, through the exchange's fault if any. */
   reply(bytes: readonly number[] | Buffer, at: number): void {
-    this.wire.reply(bytes, at);
+    const x = this.exchange;
+    const out =
+      x === undefined
+        ? [...bytes]
+        : [...bytes].flatMap((b) => {
+            const passed = passByte(x, "to-host", b);
+            return passed === undefined ? [] : [passed];
+          });
+    this.wire.reply(out, at);
   }
 
   /** @internal ACK after `delayMs` of work (only when pacing), then command wait. */
@@ -121,7 +142,7 @@ export class Stm32Bootloader {
 
   private take(b: number, t: number): void {
     if (!this.synced) {
-      if (b === 0x7f) {
+      if (b === 0x7f && takeCounted(this.faults, "no-sync") === undefined) {
         this.synced = true;
         this.reply([ACK], t);
         this.expectCommand();
@@ -144,16 +165,18 @@ export class Stm32Bootloader {
       this.nack(t);
       return;
     }
-    if (this.memory.readProtected && READ_PROTECTED_DENIED.has(code)) {
+    if ((this.memory.readProtected && READ_PROTECTED_DENIED.has(code)) || takeNack(this.faults, code)) {
       this.nack(t);
       return;
     }
-    const storm = this.injected.find((i) => i.count > 0 && (i.command === undefined || i.command === code));
-    if (storm !== undefined) {
-      storm.count--;
-      this.nack(t);
+    const fault = takeExchangeFault(this.faults, code);
+    if (fault !== undefined && "stallMs" in fault) {
+      this.deafUntil = this.wire.now() + fault.stallMs;
+      this.buffer = [];
+      this.expectCommand();
       return;
     }
+    this.exchange = fault;
     this.reply([ACK], t);
     switch (code) {
       case 0x00:
@@ -286,7 +309,13 @@ export class Stm32Bootloader {
       return;
     }
     const inFlash = this.memory.region(address, data.length) === "flash";
-    if (this.memory.write(address, data) !== "ok") {
+    const bad = inFlash ? takeCounted(this.faults, "bad-write") : undefined;
+    let landed: Buffer | undefined = data;
+    if (bad !== undefined) {
+      landed = bad.damage === "flip" ? Buffer.from(data) : undefined;
+      if (landed !== undefined) landed[0]! ^= 0x01;
+    }
+    if (landed !== undefined && this.memory.write(address, landed) !== "ok") {
       this.nack(t);
       return;
     }

@@ -10,8 +10,9 @@
 import { EventEmitter } from "node:events";
 import type { Level } from "../../lines/digital-line.js";
 import type { ByteTransport, TransportEvents } from "../../transports/transport.js";
-import { Stm32Bootloader, type NackPlan } from "./bootloader.js";
+import { Stm32Bootloader } from "./bootloader.js";
 import { chipByPid, type ChipProfile } from "./chips.js";
+import { pendingFaults, type Stm32Fault } from "./faults.js";
 import { firmwareVersionOf, looksBootable } from "./image.js";
 import { Stm32Memory } from "./memory.js";
 
@@ -51,7 +52,7 @@ export class Stm32Mcu extends EventEmitter<Stm32McuEvents> {
   private uart: ByteTransport | undefined;
   private startTimer: NodeJS.Timeout | undefined;
   private readonly appStartMs: number;
-  private readonly nacks: NackPlan[] = [];
+  private readonly faults: Stm32Fault[] = [];
 
   constructor(options: Stm32McuOptions = {}) {
     super();
@@ -103,12 +104,22 @@ export class Stm32Mcu extends EventEmitter<Stm32McuEvents> {
 
   /** NACKs the next `count` bootloader commands (code `command`, or any): survives resets until used. */
   injectNacks(count: number, command?: number): void {
-    this.nacks.push({ count, command });
+    this.injectFault(command === undefined ? { kind: "nack", count } : { kind: "nack", count, command });
+  }
+
+  /** Plans a bootloader fault (faults.ts): survives resets until used. */
+  injectFault(fault: Stm32Fault): void {
+    this.faults.push(fault);
   }
 
   /** Injected NACKs not yet given. */
   get nacksPending(): number {
-    return this.nacks.reduce((sum, n) => sum + n.count, 0);
+    return pendingFaults(this.faults.filter((f) => f.kind === "nack"));
+  }
+
+  /** Injected faults not yet used (NACKs and counted faults by their count). */
+  get faultsPending(): number {
+    return pendingFaults(this.faults);
   }
 
   /** Puts the MCU on a UART: bytes reach the application only while it runs. */
@@ -159,7 +170,7 @@ export class Stm32Mcu extends EventEmitter<Stm32McuEvents> {
         onSystemReset: () => {
           this.reset();
         },
-        nacks: this.nacks,
+        faults: this.faults,
       });
       this.bootloaderInstance = bl;
       return;
