@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ACK, NACK, Stm32Bootloader } from "./bootloader.js";
-import { chipByPid } from "./chips.js";
+import { chipByPid, withFlashSize } from "./chips.js";
 import { Stm32Memory } from "./memory.js";
 import { xor } from "./wire.js";
 
@@ -239,4 +239,31 @@ test("an unanswered 0x7F: the bootloader ignores the next N syncs", () => {
   assert.deepEqual(out, []);
   bl.receive(Buffer.from([0x7f]));
   assert.deepEqual(out, [ACK]);
+});
+
+test("a dual-bank F42x erases a bank with Extended Erase FFFE (bank 1) or FFFD (bank 2)", () => {
+  const r = rig(0x419);
+  r.memory.write(0x0800_0000, Buffer.from([1, 2, 3, 4]));
+  r.memory.write(0x0810_0000, Buffer.from([5, 6, 7, 8]));
+  assert.deepEqual(r.io(0x44, 0xbb, 0xff, 0xfd, 0x02), [ACK, ACK]);
+  assert.equal(r.memory.flash[0x10_0000], 0xff);
+  assert.equal(r.memory.flash[0], 1);
+  assert.deepEqual(r.io(0x44, 0xbb, 0x00, 0x00, 0x00, 0x0c, 0x0c), [ACK, ACK], "sector 12");
+  assert.deepEqual(r.io(0x44, 0xbb, 0xff, 0xfe, 0x01), [ACK, ACK]);
+  assert.equal(r.memory.flash[0], 0xff);
+});
+
+test("the flash size register says how much flash the part has; some parts refuse to let it be read", () => {
+  const f103c8 = new Stm32Memory(withFlashSize(chipByPid(0x410), 64));
+  assert.equal(f103c8.flash.length, 64 * 1024);
+  const r = rig(0x410, f103c8);
+  assert.deepEqual(r.io(0x11, 0xee), [ACK]);
+  assert.deepEqual(r.io(...r.addr(0x1fff_f7e0)), [ACK]);
+  assert.deepEqual(r.io(0x01, 0xfe), [ACK, 64, 0], "N = 1: two bytes, 64 KiB little-endian");
+  assert.deepEqual(r.io(0x11, 0xee), [ACK]);
+  assert.deepEqual(r.io(...r.addr(0x0801_0000)), [NACK], "no flash past 64 KiB");
+  const hidden = rig(0x413, new Stm32Memory(chipByPid(0x413), undefined, { flashSizeReadable: false }));
+  assert.deepEqual(hidden.io(0x11, 0xee), [ACK]);
+  assert.deepEqual(hidden.io(...hidden.addr(0x1fff_7a22)), [NACK]);
+  assert.throws(() => withFlashSize(chipByPid(0x413), 100), /cannot have 100 KiB/);
 });

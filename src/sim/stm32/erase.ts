@@ -1,6 +1,7 @@
 /**
  * The emulated bootloader's Erase (0x43: one-byte page numbers, or FF 00 for a global erase) and
- * Extended Erase (0x44: two-byte page numbers; FFFF mass erase), as reference stm32-ota.md §1.3 lays them out. The ACK comes when every page is erased.
+ * Extended Erase (0x44: two-byte page numbers; FFFF mass erase, FFFE/FFFD bank 1/2 on dual-bank
+ * parts), as reference stm32-ota.md §1.3 lays them out. The ACK comes when every page is erased.
  */
 import type { Stm32Bootloader } from "./bootloader.js";
 import { xor } from "./wire.js";
@@ -46,12 +47,17 @@ export class Stm32Erase {
       const n = head.readUInt16BE(0);
       if (n >= 0xfff0) {
         bl.expect(1, (cs, t) => {
-          if ((head[0]! ^ head[1]! ^ cs[0]!) !== 0 || n !== 0xffff) {
+          const pages = this.special(n);
+          if ((head[0]! ^ head[1]! ^ cs[0]!) !== 0 || pages === undefined) {
             bl.nack(t);
             return;
           }
-          bl.memory.massErase();
-          bl.ackAfter(t, bl.memory.chip.massEraseMs);
+          if (pages === "all") {
+            bl.memory.massErase();
+            bl.ackAfter(t, bl.memory.chip.massEraseMs);
+          } else {
+            this.erasePages(pages, t);
+          }
         });
         return;
       }
@@ -65,6 +71,19 @@ export class Stm32Erase {
         this.erasePages(pages, t);
       });
     });
+  }
+
+  /** The pages of a special erase code: FFFF all, FFFE/FFFD a bank of a dual-bank part; else undefined. */
+  private special(n: number): number[] | "all" | undefined {
+    if (n === 0xffff) return "all";
+    const bank2 = this.bl.memory.chip.bank2Page;
+    if (bank2 === undefined || bank2 >= this.bl.memory.pageCount) return undefined;
+    const count = this.bl.memory.pageCount;
+    const range = (from: number, to: number): number[] =>
+      Array.from({ length: to - from }, (_, i) => from + i);
+    if (n === 0xfffe) return range(0, bank2);
+    if (n === 0xfffd) return range(bank2, count);
+    return undefined;
   }
 
   private erasePages(pages: number[], t: number): void {

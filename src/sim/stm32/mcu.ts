@@ -11,7 +11,7 @@ import { EventEmitter } from "node:events";
 import type { Level } from "../../lines/digital-line.js";
 import type { ByteTransport, TransportEvents } from "../../transports/transport.js";
 import { Stm32Bootloader } from "./bootloader.js";
-import { chipByPid, type ChipProfile } from "./chips.js";
+import { chipByPid, withFlashSize, type ChipProfile } from "./chips.js";
 import { pendingFaults, type Stm32Fault } from "./faults.js";
 import { firmwareVersionOf, looksBootable } from "./image.js";
 import { Stm32Memory } from "./memory.js";
@@ -21,6 +21,10 @@ export type Personality = "app" | "bootloader" | "halted" | "reset";
 export interface Stm32McuOptions {
   /** Product id of the part (default 0x410, STM32F10xxx medium density). */
   chip?: number;
+  /** Flash of this part in KiB, as its flash size register says (default: the family's most). */
+  flashKib?: number;
+  /** The bootloader refuses reads of the flash size register (default false). */
+  hideFlashSize?: boolean;
   /** Start in the bootloader (BOOT0 high) instead of the application (default "app"). */
   mode?: "app" | "bootloader";
   /** UART speed the bootloader is paced at (default 115200). */
@@ -56,8 +60,11 @@ export class Stm32Mcu extends EventEmitter<Stm32McuEvents> {
 
   constructor(options: Stm32McuOptions = {}) {
     super();
-    this.chip = chipByPid(options.chip ?? 0x410);
-    this.memory = new Stm32Memory(this.chip, options.flashFile);
+    const family = chipByPid(options.chip ?? 0x410);
+    this.chip = options.flashKib === undefined ? family : withFlashSize(family, options.flashKib);
+    this.memory = new Stm32Memory(this.chip, options.flashFile, {
+      flashSizeReadable: options.hideFlashSize !== true,
+    });
     this.pacing = options.pacing ?? true;
     this.baud = options.baud ?? 115200;
     this.appStartMs = options.appStartMs ?? 20;

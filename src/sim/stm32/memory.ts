@@ -24,12 +24,18 @@ export class Stm32Memory {
   readonly writeProtected = new Set<number>();
   private readonly pageStarts: number[] = [];
   private readonly file: string | undefined;
+  private readonly flashSizeReadable: boolean;
   private saveTimer: NodeJS.Timeout | undefined;
 
-  /** With `file`, the flash is loaded from it when it exists and saved to it after changes. */
-  constructor(chip: ChipProfile, file?: string) {
+  /**
+   * With `file`, the flash is loaded from it when it exists and saved to it after changes. With
+   * `flashSizeReadable` false, reads of the flash size register are refused, as on parts whose
+   * bootloader does not let the host read it.
+   */
+  constructor(chip: ChipProfile, file?: string, options: { flashSizeReadable?: boolean } = {}) {
     this.chip = chip;
     this.file = file;
+    this.flashSizeReadable = options.flashSizeReadable ?? true;
     this.flash = Buffer.alloc(flashSize(chip), 0xff);
     this.ram = Buffer.alloc(chip.ram[1] - 0x2000_0000);
     this.optionBytes = Buffer.alloc(chip.optionBytes[1] - chip.optionBytes[0], 0xff);
@@ -68,6 +74,8 @@ export class Stm32Memory {
   /** Reads `length` bytes, or undefined when the range is not readable. */
   read(address: number, length: number): Buffer | undefined {
     const c = this.chip;
+    const register = c.flashSizeRegister;
+    if (!this.flashSizeReadable && address < register + 2 && address + length > register) return undefined;
     switch (this.region(address, length)) {
       case "flash":
         return Buffer.from(this.flash.subarray(address - c.flashBase, address - c.flashBase + length));
