@@ -9,26 +9,19 @@
  * `data.step` names the step; a NACKed or unanswered block is retried, after a resync when the
  * bootloader went quiet.
  */
-import { CcmError, errorMessage } from "../../errors.js";
+import { CcmError } from "../../errors.js";
 import { NoLines, type LineControl } from "../../lines/line-control.js";
 import { createTransport } from "../../transports/open.js";
 import type { ByteTransport } from "../../transports/transport.js";
-import { deviceByPid, eraseMaxMs, pagesOf, type FlashPage, type Stm32Device } from "./devices.js";
-import { BootloaderError, Stm32Client } from "./protocol.js";
+import { probeSysInfo } from "./confirm.js";
+import { deviceByPid, eraseMaxMs } from "./devices.js";
+import { coveredPages } from "./image-plan.js";
+import { Stm32Client } from "./protocol.js";
+import { enterBootloader, failure, hex, pulseReset, withRetries, type FlashStep } from "./session.js";
 
-export type FlashStep =
-  | "open"
-  | "enter-bootloader"
-  | "sync"
-  | "get"
-  | "get-version"
-  | "get-id"
-  | "check"
-  | "erase"
-  | "write"
-  | "verify"
-  | "go"
-  | "confirm";
+export { coveredPages } from "./image-plan.js";
+export { probeSysInfo } from "./confirm.js";
+export type { FlashStep } from "./session.js";
 
 /** Progress of the long steps: pages for erase, bytes for write and verify. */
 export interface FlashProgress {
@@ -82,23 +75,6 @@ export interface FlashResult {
 }
 
 const BLOCK = 256;
-
-function hex(n: number): string {
-  return `0x${n.toString(16).padStart(8, "0")}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** FLASH_FAILED naming the step. */
-function failure(step: FlashStep, message: string, cause?: unknown, extra: object = {}): CcmError {
-  const reason = cause === undefined ? "" : `: ${errorMessage(cause)}`;
-  return new CcmError("FLASH_FAILED", `flashing failed at step ${step}: ${message}${reason}`, {
-    data: { step, ...extra },
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
 
 /** Flashes `image` at `address`; resolves with what was done, rejects with a CcmError naming the step. */
 export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
@@ -267,168 +243,5 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
   } finally {
     client.dispose();
     if (own) await transport.close().catch(() => undefined);
-  }
-}
-
-/** The erase units [address, address + length) covers; BAD_ARGUMENT when it does not start a page or does not fit. */
-export function coveredPages(device: Stm32Device, address: number, length: number): FlashPage[] {
-  const all = pagesOf(device);
-  const size = device.flashEnd - device.flashStart;
-  const bad = (message: string): CcmError =>
-    new CcmError("BAD_ARGUMENT", message, { data: { step: "check" } });
-  if (address < device.flashStart || address >= device.flashEnd) {
-    throw bad(
-      `address ${hex(address)} is outside the flash of ${device.name} (${hex(device.flashStart)}–${hex(device.flashEnd)})`,
-    );
-  }
-  const first = all.find((p) => p.start <= address && address < p.start + p.size)!;
-  if (first.start !== address) {
-    throw bad(
-      `address ${hex(address)} is not page-aligned: page ${first.index} of ${device.name} starts at ${hex(first.start)} (${first.size} bytes)`,
-    );
-  }
-  const end = address + length;
-  if (end > device.flashEnd) {
-    throw bad(
-      `the image is too large: ${length} bytes at ${hex(address)} end at ${hex(end)}, past the end of the ${size / 1024} KiB flash of ${device.name} (${hex(device.flashEnd)})`,
-    );
-  }
-  return all.filter((p) => p.start + p.size > address && p.start < end);
-}
-
-async function pulseReset(lines: LineControl): Promise<void> {
-  await lines.setReset(true);
-  await sleep(20);
-  await lines.setReset(false);
-}
-
-/** BOOT0 high, NRST pulse, then 0x7F until the bootloader answers (re-pulsing up to twice). */
-async function enterBootloader(
-  client: Stm32Client,
-  lines: LineControl,
-  bootDelayMs: number,
-  step: (s: FlashStep, detail?: string) => void,
-): Promise<void> {
-  let lastError: unknown;
-  const resets = lines.canReset ? 3 : 1;
-  for (let r = 0; r < resets; r++) {
-    if (lines.canReset) {
-      step("enter-bootloader", lines.spec);
-      try {
-        await lines.setBoot0(true);
-        await pulseReset(lines);
-      } catch (e) {
-        throw failure("enter-bootloader", `cannot drive RST/BOOT0 (${lines.spec})`, e);
-      }
-      await sleep(bootDelayMs);
-    }
-    step("sync");
-    for (let i = 0; i < 4; i++) {
-      try {
-        await client.sync();
-        return;
-      } catch (e) {
-        lastError = e;
-        if (e instanceof BootloaderError && e.kind === "closed") throw failure("sync", "the port closed", e);
-      }
-    }
-  }
-  throw failure(
-    "sync",
-    lines.canReset
-      ? `the bootloader did not answer 0x7F after ${resets} resets (is BOOT0 wired to ${lines.spec}?)`
-      : "the bootloader did not answer 0x7F (with --lines none the target must already be in its bootloader)",
-    lastError,
-  );
-}
-
-/**
- * Runs one exchange, retrying on NACK (the bootloader is back in command wait) and on silence
- * (after a resync). The last failure becomes FLASH_FAILED for `step`.
- */
-async function withRetries<T>(
-  step: FlashStep,
-  retries: number,
-  client: Stm32Client,
-  run: () => Promise<T>,
-  address?: number,
-): Promise<T> {
-  let last: unknown;
-  for (let attempt = 0; attempt <= retries; attempt++) {
-    try {
-      return await run();
-    } catch (e) {
-      last = e;
-      if (!(e instanceof BootloaderError) || e.kind === "closed") break;
-      if (e.kind !== "nack") await resync(client);
-    }
-  }
-  const where = address === undefined ? "" : ` at ${hex(address)}`;
-  throw failure(
-    step,
-    `no success${where} after ${retries + 1} attempts`,
-    last,
-    address === undefined ? {} : { address },
-  );
-}
-
-/**
- * Brings a bootloader stuck mid-packet back to command wait: 0xFF bytes complete whatever it waits
- * for (a checksum that fails, or a command FF FF that is NACKed); then the line is left to go quiet.
- */
-async function resync(client: Stm32Client): Promise<void> {
-  for (let i = 0; i < 20; i++) {
-    client.reader.discard();
-    await client.transport.write(Buffer.alloc(16, 0xff)).catch(() => undefined);
-    try {
-      await client.reader.read(1, 50);
-      break;
-    } catch {
-      // nothing yet: more 0xFF
-    }
-  }
-  await sleep(50);
-  client.reader.discard();
-}
-
-/**
- * Calls Sys.Info on the application until it answers (a JSON-RPC line on the port), retrying every
- * 500 ms for `timeoutMs`. Resolves with the result.
- */
-export async function probeSysInfo(port: ByteTransport, timeoutMs: number): Promise<unknown> {
-  const id = 0x5700_0000 + Math.floor(Math.random() * 0xffff);
-  let text = "";
-  let done: ((v: unknown) => void) | undefined;
-  const answered = new Promise<unknown>((resolve) => {
-    done = resolve;
-  });
-  const onData = (chunk: Buffer): void => {
-    text += chunk.toString("latin1");
-    let nl: number;
-    while ((nl = text.indexOf("\n")) >= 0) {
-      const line = text.slice(0, nl).trim();
-      text = text.slice(nl + 1);
-      if (!line.startsWith("{")) continue;
-      try {
-        const frame = JSON.parse(line) as { id?: unknown; result?: unknown };
-        if (frame.id === id && "result" in frame) done?.(frame.result);
-      } catch {
-        // log output or noise
-      }
-    }
-    if (text.length > 65536) text = "";
-  };
-  port.on("data", onData);
-  const deadline = performance.now() + timeoutMs;
-  try {
-    while (performance.now() < deadline) {
-      await port.write(`${JSON.stringify({ id, method: "Sys.Info" })}\n`);
-      const wait = Math.min(500, deadline - performance.now());
-      const result = await Promise.race([answered, sleep(wait).then(() => undefined)]);
-      if (result !== undefined) return result;
-    }
-    throw new CcmError("RPC_TIMEOUT", `no answer to Sys.Info on ${port.path} within ${timeoutMs} ms`);
-  } finally {
-    port.off("data", onData);
   }
 }
