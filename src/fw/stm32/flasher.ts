@@ -1,9 +1,10 @@
 /**
  * Flashes an STM32 host through its ROM bootloader (AN3155), the way reference stm32-ota.md §7 lays
  * it out: BOOT0 high and an NRST pulse, sync with 0x7F, Get / Get Version / Get ID, erase only the
- * pages the image covers (Erase or Extended Erase, whichever Get lists), write 256-byte blocks,
- * verify by reading back, BOOT0 low and Go, then give the port back at the host's speed and 8N1 and
- * (optionally) wait for the application to answer Sys.Info.
+ * pages the image covers (Erase or Extended Erase, whichever Get lists; the whole flash when Erase
+ * cannot number a page: erase.ts), write 256-byte blocks, verify by reading back, BOOT0 low and Go,
+ * then give the port back at the host's speed and 8N1 and (optionally) wait for the application to
+ * answer Sys.Info.
  *
  * Every failure is a CcmError FLASH_FAILED (or BAD_ARGUMENT for an image that cannot fit) whose
  * `data.step` names the step; a NACKed or unanswered block is retried, after a resync when the
@@ -14,7 +15,8 @@ import { NoLines, type LineControl } from "../../lines/line-control.js";
 import { createTransport } from "../../transports/open.js";
 import type { ByteTransport } from "../../transports/transport.js";
 import { probeSysInfo } from "./confirm.js";
-import { deviceByPid, eraseMaxMs } from "./devices.js";
+import { deviceByPid, pagesOf } from "./devices.js";
+import { eraseTimeoutMs, massEraseTimeoutMs, planErase } from "./erase.js";
 import { coveredPages } from "./image-plan.js";
 import { Stm32Client } from "./protocol.js";
 import { enterBootloader, failure, hex, pulseReset, withRetries, type FlashStep } from "./session.js";
@@ -67,6 +69,8 @@ export interface FlashResult {
   bootloaderVersion: number;
   eraseCommand: 0x43 | 0x44;
   pagesErased: number;
+  /** The whole flash was erased at once (Erase 0x43 cannot number a page the image covers). */
+  massErase: boolean;
   bytesWritten: number;
   verified: boolean;
   durationMs: number;
@@ -133,24 +137,32 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     step("check");
     const pages = coveredPages(device, address, image.length);
 
-    step("erase", `${pages.length} pages with ${eraseCommand === 0x44 ? "Extended Erase" : "Erase"}`);
+    const eraseName = eraseCommand === 0x44 ? "Extended Erase" : "Erase";
+    const plan = planErase(pages, eraseCommand);
+    const all = pagesOf(device);
+    const erasing = plan.mass ? all : pages;
+    step(
+      "erase",
+      plan.mass
+        ? `the whole flash with ${eraseName} (${plan.reason})`
+        : `${pages.length} pages with ${eraseName}`,
+    );
     touched = true;
-    const chunk = eraseCommand === 0x43 ? 255 : 500;
     let erased = 0;
-    options.onProgress?.({ step: "erase", done: 0, total: pages.length });
-    for (let i = 0; i < pages.length; i += chunk) {
+    options.onProgress?.({ step: "erase", done: 0, total: erasing.length });
+    for (const batch of plan.mass ? [all] : plan.batches) {
       checkAbort("erase");
-      const part = pages.slice(i, i + chunk);
-      const ackMs = 1000 + part.reduce((sum, p) => sum + eraseMaxMs(p.size), 0);
       await withRetries("erase", retries, client, () =>
-        client.erase(
-          eraseCommand,
-          part.map((p) => p.index),
-          ackMs,
-        ),
+        plan.mass
+          ? client.massErase(eraseCommand, massEraseTimeoutMs(all))
+          : client.erase(
+              eraseCommand,
+              batch.map((p) => p.index),
+              eraseTimeoutMs(batch),
+            ),
       );
-      erased += part.length;
-      options.onProgress?.({ step: "erase", done: erased, total: pages.length });
+      erased += batch.length;
+      options.onProgress?.({ step: "erase", done: erased, total: erasing.length });
     }
 
     step("write", `${image.length} bytes at ${hex(address)}`);
@@ -214,7 +226,8 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
       device: device.name,
       bootloaderVersion: version,
       eraseCommand,
-      pagesErased: pages.length,
+      pagesErased: erasing.length,
+      massErase: plan.mass,
       bytesWritten: image.length,
       verified: verify,
       durationMs: 0,
