@@ -10,16 +10,16 @@
  * `data.step` names the step; a NACKed or unanswered block is retried, after a resync when the
  * bootloader went quiet.
  */
-import { CcmError } from "../../errors.js";
+import { CcmError, errorMessage } from "../../errors.js";
 import { NoLines, type LineControl } from "../../lines/line-control.js";
 import { createTransport } from "../../transports/open.js";
 import type { ByteTransport } from "../../transports/transport.js";
 import { probeSysInfo } from "./confirm.js";
-import { deviceByPid, pagesOf } from "./devices.js";
+import { deviceByPid, pagesOf, withFlashSize, type Stm32Device } from "./devices.js";
 import { eraseTimeoutMs, massEraseTimeoutMs, planErase } from "./erase.js";
 import { coveredPages } from "./image-plan.js";
-import { Stm32Client } from "./protocol.js";
-import { enterBootloader, failure, hex, pulseReset, withRetries, type FlashStep } from "./session.js";
+import { BootloaderError, Stm32Client } from "./protocol.js";
+import { enterBootloader, failure, hex, pulseReset, resync, withRetries, type FlashStep } from "./session.js";
 
 export { coveredPages } from "./image-plan.js";
 export { probeSysInfo } from "./confirm.js";
@@ -135,11 +135,12 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     step("get-id", `${device.name} (0x${pid.toString(16)}), bootloader v${version >> 4}.${version & 15}`);
 
     step("check");
-    const pages = coveredPages(device, address, image.length);
+    const part = await measure(client, device, step);
+    const pages = coveredPages(part, address, image.length);
 
     const eraseName = eraseCommand === 0x44 ? "Extended Erase" : "Erase";
     const plan = planErase(pages, eraseCommand);
-    const all = pagesOf(device);
+    const all = pagesOf(part);
     const erasing = plan.mass ? all : pages;
     step(
       "erase",
@@ -257,4 +258,33 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     client.dispose();
     if (own) await transport.close().catch(() => undefined);
   }
+}
+
+/**
+ * The part as its flash size register says it is (reference §1.6, §7 step 4), or the family's
+ * maximum when the register is refused (read protection, some bootloaders) or holds no size.
+ */
+async function measure(
+  client: Stm32Client,
+  device: Stm32Device,
+  step: (s: FlashStep, detail?: string) => void,
+): Promise<Stm32Device> {
+  if (device.flashSizeAddress === undefined) return device;
+  let why: string;
+  try {
+    const kib = (await client.readMemory(device.flashSizeAddress, 2)).readUInt16LE(0);
+    const sized = withFlashSize(device, kib);
+    if (sized !== undefined) {
+      step("check", `${kib} KiB of flash by its flash size register`);
+      return sized;
+    }
+    why = `says ${kib} KiB`;
+  } catch (e) {
+    if (e instanceof BootloaderError && e.kind === "closed") throw failure("check", "the port closed", e);
+    if (!(e instanceof BootloaderError && e.kind === "nack")) await resync(client);
+    why = `could not be read (${errorMessage(e)})`;
+  }
+  const kib = (device.flashEnd - device.flashStart) / 1024;
+  step("check", `the flash size register ${why}: assuming the family's ${kib} KiB`);
+  return device;
 }

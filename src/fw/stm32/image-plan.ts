@@ -23,7 +23,7 @@ export function coveredPages(device: Stm32Device, address: number, length: numbe
   const end = address + length;
   if (end > device.flashEnd) {
     throw bad(
-      `the image is too large: ${length} bytes at ${hex(address)} end at ${hex(end)}, past the end of the ${size / 1024} KiB flash of ${device.name} (${hex(device.flashEnd)})`,
+      `the image is too large: ${length} bytes at ${hex(address)} end at ${hex(end)}, past the end of the ${size / 1024} KiB flash of ${device.name} (${hex(device.flashEnd)}${device.flashSizeFrom === undefined ? "" : `, by ${device.flashSizeFrom}`})`,
     );
   }
   return all.filter((p) => p.start + p.size > address && p.start < end);

@@ -121,7 +121,7 @@ export async function withRetries<T>(
  * Brings a bootloader stuck mid-packet back to command wait: 0xFF bytes complete whatever it waits
  * for (a checksum that fails, or a command FF FF that is NACKed); then the line is left to go quiet.
  */
-async function resync(client: Stm32Client): Promise<void> {
+export async function resync(client: Stm32Client): Promise<void> {
   for (let i = 0; i < 20; i++) {
     client.reader.discard();
     await client.transport.write(Buffer.alloc(16, 0xff)).catch(() => undefined);
