@@ -19,7 +19,7 @@ import { deviceByPid, pagesOf, withFlashSize, type Stm32Device } from "./devices
 import { eraseTimeoutMs, massEraseTimeoutMs, planErase } from "./erase.js";
 import { coveredPages } from "./image-plan.js";
 import { BootloaderError, Stm32Client } from "./protocol.js";
-import { enterBootloader, failure, hex, pulseReset, resync, withRetries, type FlashStep } from "./session.js";
+import { FlashSession, failure, hex, pulseReset, type FlashStep } from "./session.js";
 
 export { coveredPages } from "./image-plan.js";
 export { probeSysInfo } from "./confirm.js";
@@ -113,12 +113,17 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
   }
   lines.attach?.(transport);
   const client = new Stm32Client(transport, baud);
+  const session = new FlashSession(client, lines, {
+    retries,
+    bootDelayMs: options.bootDelayMs ?? 100,
+    onStep: options.onStep,
+  });
   let touched = false;
   try {
-    await enterBootloader(client, lines, options.bootDelayMs ?? 100, step);
+    await session.enter();
 
     step("get");
-    const info = await withRetries("get", retries, client, () => client.get());
+    const info = await session.exchange("get", () => client.get());
     const eraseCommand = info.commands.includes(0x44)
       ? 0x44
       : info.commands.includes(0x43)
@@ -127,15 +132,15 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     if (eraseCommand === undefined)
       throw failure("get", "the bootloader offers neither Erase nor Extended Erase");
     step("get-version");
-    const version = await withRetries("get-version", retries, client, () => client.getVersion());
+    const version = await session.exchange("get-version", () => client.getVersion());
     step("get-id");
-    const pid = await withRetries("get-id", retries, client, () => client.getId());
+    const pid = await session.exchange("get-id", () => client.getId());
     const device = deviceByPid(pid);
     if (device === undefined) throw failure("get-id", `unknown STM32 product id 0x${pid.toString(16)}`);
     step("get-id", `${device.name} (0x${pid.toString(16)}), bootloader v${version >> 4}.${version & 15}`);
 
     step("check");
-    const part = await measure(client, device, step);
+    const part = await measure(session, device);
     const pages = coveredPages(part, address, image.length);
 
     const eraseName = eraseCommand === 0x44 ? "Extended Erase" : "Erase";
@@ -153,7 +158,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     options.onProgress?.({ step: "erase", done: 0, total: erasing.length });
     for (const batch of plan.mass ? [all] : plan.batches) {
       checkAbort("erase");
-      await withRetries("erase", retries, client, () =>
+      await session.exchange("erase", () =>
         plan.mass
           ? client.massErase(eraseCommand, massEraseTimeoutMs(all))
           : client.erase(
@@ -170,13 +175,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     for (let off = 0; off < image.length; off += BLOCK) {
       checkAbort("write");
       const block = image.subarray(off, off + BLOCK);
-      await withRetries(
-        "write",
-        retries,
-        client,
-        () => client.writeMemory(address + off, block),
-        address + off,
-      );
+      await session.exchange("write", () => client.writeMemory(address + off, block), address + off);
       options.onProgress?.({ step: "write", done: Math.min(off + BLOCK, image.length), total: image.length });
     }
 
@@ -185,10 +184,8 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
       for (let off = 0; off < image.length; off += BLOCK) {
         checkAbort("verify");
         const want = image.subarray(off, off + BLOCK);
-        const got = await withRetries(
+        const got = await session.exchange(
           "verify",
-          retries,
-          client,
           () => client.readMemory(address + off, want.length),
           address + off,
         );
@@ -214,7 +211,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
 
     step("go", hex(address));
     await lines.setBoot0(false);
-    await withRetries("go", retries, client, () => client.go(address));
+    await session.exchange("go", () => client.go(address));
     client.dispose();
     try {
       await transport.update?.({ baudRate: appBaud, parity: "none" });
@@ -264,15 +261,12 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
  * The part as its flash size register says it is (reference §1.6, §7 step 4), or the family's
  * maximum when the register is refused (read protection, some bootloaders) or holds no size.
  */
-async function measure(
-  client: Stm32Client,
-  device: Stm32Device,
-  step: (s: FlashStep, detail?: string) => void,
-): Promise<Stm32Device> {
+async function measure(session: FlashSession, device: Stm32Device): Promise<Stm32Device> {
   if (device.flashSizeAddress === undefined) return device;
+  const step = session.step.bind(session);
   let why: string;
   try {
-    const kib = (await client.readMemory(device.flashSizeAddress, 2)).readUInt16LE(0);
+    const kib = (await session.client.readMemory(device.flashSizeAddress, 2)).readUInt16LE(0);
     const sized = withFlashSize(device, kib);
     if (sized !== undefined) {
       step("check", `${kib} KiB of flash by its flash size register`);
@@ -281,7 +275,7 @@ async function measure(
     why = `says ${kib} KiB`;
   } catch (e) {
     if (e instanceof BootloaderError && e.kind === "closed") throw failure("check", "the port closed", e);
-    if (!(e instanceof BootloaderError && e.kind === "nack")) await resync(client);
+    await session.recover();
     why = `could not be read (${errorMessage(e)})`;
   }
   const kib = (device.flashEnd - device.flashStart) / 1024;
