@@ -267,3 +267,23 @@ test("the flash size register says how much flash the part has; some parts refus
   assert.deepEqual(hidden.io(...hidden.addr(0x1fff_7a22)), [NACK]);
   assert.throws(() => withFlashSize(chipByPid(0x413), 100), /cannot have 100 KiB/);
 });
+
+test("an F1 refuses to program a halfword that is not erased, even with the value it holds (PGERR); 0x0000 is allowed", () => {
+  const r = rig(0x410);
+  const write = (...data: number[]): number[] => {
+    r.io(0x31, 0xce);
+    r.io(...r.addr(0x0800_0000));
+    return r.io(...r.packet(...data));
+  };
+  assert.deepEqual(write(1, 2, 0xff, 0xff), [ACK]);
+  assert.deepEqual(write(1, 2, 0xff, 0xff), [NACK], "the same data again");
+  assert.deepEqual(write(0, 0, 5, 6), [ACK], "zeros over a programmed halfword, data into an erased one");
+  assert.deepEqual([...r.memory.flash.subarray(0, 4)], [0, 0, 5, 6]);
+  const f4 = rig(0x413);
+  f4.io(0x31, 0xce);
+  f4.io(...f4.addr(0x0800_0000));
+  f4.io(...f4.packet(1, 2, 3, 4));
+  f4.io(0x31, 0xce);
+  f4.io(...f4.addr(0x0800_0000));
+  assert.deepEqual(f4.io(...f4.packet(1, 2, 3, 4)), [ACK], "an F4 takes the same bytes again");
+});
