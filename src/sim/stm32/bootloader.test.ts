@@ -193,6 +193,9 @@ test("a byte lost or damaged on its way to the host: the answer is missing one b
   r.bl.injectFault({ kind: "corrupt", direction: "to-host", at: 1, command: 0x02, mask: 0xff });
   assert.deepEqual(r.io(0x02, 0xfd), [ACK, 0xfe, 0x04, 0x10, ACK]);
   assert.deepEqual(r.io(0x02, 0xfd), [ACK, 1, 0x04, 0x10, ACK]);
+  r.bl.injectFault({ kind: "drop", direction: "to-host", at: 4, command: 0x02, skip: 1 });
+  assert.deepEqual(r.io(0x02, 0xfd), [ACK, 1, 0x04, 0x10, ACK], "skipped");
+  assert.deepEqual(r.io(0x02, 0xfd), [ACK, 1, 0x04, 0x10], "the last ACK lost");
 });
 
 test("a stalled bootloader takes the command, answers nothing and hears nothing, then waits for a command", async () => {

@@ -13,18 +13,26 @@ export type Stm32Fault =
   /** NACK the next `count` commands with code `command` (any command when omitted). */
   | { kind: "nack"; count: number; command?: number }
   /**
-   * In the next exchange of `command` (any when omitted), lose byte `at` on the wire. To the device,
-   * `at` counts what the host sends after the command's two bytes (0 = the first address byte); to the
-   * host, it counts the bootloader's answers from the command's ACK (0).
+   * In the next exchange of `command` (any when omitted), after `skip` of them, lose byte `at` on the
+   * wire. To the device, `at` counts what the host sends after the command's two bytes (0 = the first
+   * address byte); to the host, it counts the bootloader's answers from the command's ACK (0).
    */
-  | { kind: "drop"; direction: WireDirection; at: number; command?: number }
+  | { kind: "drop"; direction: WireDirection; at: number; command?: number; skip?: number }
   /** As drop, but the byte arrives with the bits of `mask` flipped (default 0x10). */
-  | { kind: "corrupt"; direction: WireDirection; at: number; command?: number; mask?: number }
+  | {
+      kind: "corrupt";
+      direction: WireDirection;
+      at: number;
+      command?: number;
+      skip?: number;
+      mask?: number;
+    }
   /**
-   * The next `command` (any when omitted) is taken and never answered, and the bootloader hears
-   * nothing for `ms` (until the part is reset when omitted); then it waits for a command again.
+   * The next `command` (any when omitted), after `skip` of them, is taken and never answered, and the
+   * bootloader hears nothing for `ms` (until the part is reset when omitted); then it waits for a
+   * command again.
    */
-  | { kind: "stall"; command?: number; ms?: number }
+  | { kind: "stall"; command?: number; skip?: number; ms?: number }
   /**
    * The next `count` Write Memory into flash are ACKed, yet the data does not land as sent: nothing is
    * written ("lost", as on a write-protected page), or bit 0 of its first byte is flipped ("flip").
@@ -60,7 +68,12 @@ export function takeExchangeFault(
   const i = plan.findIndex(
     (p) => (p.kind === "drop" || p.kind === "corrupt" || p.kind === "stall") && matches(p.command, code),
   );
-  if (i < 0) return undefined;
+  const planned = plan[i];
+  if (planned === undefined || !("direction" in planned || planned.kind === "stall")) return undefined;
+  if ((planned.skip ?? 0) > 0) {
+    planned.skip = (planned.skip ?? 0) - 1;
+    return undefined;
+  }
   const [f] = plan.splice(i, 1);
   if (f?.kind === "stall") return { stallMs: f.ms ?? Number.POSITIVE_INFINITY };
   if (f?.kind === "drop" || f?.kind === "corrupt") return { fault: f, toDevice: 0, toHost: 0 };
