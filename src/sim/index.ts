@@ -5,5 +5,7 @@ export * from "./stm32/chips.js";
 export * from "./stm32/image.js";
 export * from "./stm32/memory.js";
 export * from "./stm32/bootloader.js";
+export * from "./stm32/faults.js";
+export * from "./stm32/wire.js";
 export * from "./stm32/mcu.js";
 export * from "./stm32/lines-server.js";

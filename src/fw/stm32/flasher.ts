@@ -1,9 +1,10 @@
 /**
  * Flashes an STM32 host through its ROM bootloader (AN3155), the way reference stm32-ota.md §7 lays
  * it out: BOOT0 high and an NRST pulse, sync with 0x7F, Get / Get Version / Get ID, erase only the
- * pages the image covers (Erase or Extended Erase, whichever Get lists), write 256-byte blocks,
- * verify by reading back, BOOT0 low and Go, then give the port back at the host's speed and 8N1 and
- * (optionally) wait for the application to answer Sys.Info.
+ * pages the image covers (Erase or Extended Erase, whichever Get lists; the whole flash when Erase
+ * cannot number a page: erase.ts), write 256-byte blocks, verify by reading back, BOOT0 low and Go,
+ * then give the port back at the host's speed and 8N1 and (optionally) wait for the application to
+ * answer Sys.Info.
  *
  * Every failure is a CcmError FLASH_FAILED (or BAD_ARGUMENT for an image that cannot fit) whose
  * `data.step` names the step; a NACKed or unanswered block is retried, after a resync when the
@@ -13,22 +14,16 @@ import { CcmError, errorMessage } from "../../errors.js";
 import { NoLines, type LineControl } from "../../lines/line-control.js";
 import { createTransport } from "../../transports/open.js";
 import type { ByteTransport } from "../../transports/transport.js";
-import { deviceByPid, eraseMaxMs, pagesOf, type FlashPage, type Stm32Device } from "./devices.js";
+import { probeSysInfo } from "./confirm.js";
+import { deviceByPid, pagesOf, withFlashSize, type Stm32Device } from "./devices.js";
+import { eraseTimeoutMs, massEraseTimeoutMs, planErase } from "./erase.js";
+import { coveredPages } from "./image-plan.js";
 import { BootloaderError, Stm32Client } from "./protocol.js";
+import { FlashSession, failure, hex, pulseReset, type FlashStep } from "./session.js";
 
-export type FlashStep =
-  | "open"
-  | "enter-bootloader"
-  | "sync"
-  | "get"
-  | "get-version"
-  | "get-id"
-  | "check"
-  | "erase"
-  | "write"
-  | "verify"
-  | "go"
-  | "confirm";
+export { coveredPages } from "./image-plan.js";
+export { probeSysInfo } from "./confirm.js";
+export type { FlashStep } from "./session.js";
 
 /** Progress of the long steps: pages for erase, bytes for write and verify. */
 export interface FlashProgress {
@@ -74,6 +69,8 @@ export interface FlashResult {
   bootloaderVersion: number;
   eraseCommand: 0x43 | 0x44;
   pagesErased: number;
+  /** The whole flash was erased at once (Erase 0x43 cannot number a page the image covers). */
+  massErase: boolean;
   bytesWritten: number;
   verified: boolean;
   durationMs: number;
@@ -82,23 +79,6 @@ export interface FlashResult {
 }
 
 const BLOCK = 256;
-
-function hex(n: number): string {
-  return `0x${n.toString(16).padStart(8, "0")}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** FLASH_FAILED naming the step. */
-function failure(step: FlashStep, message: string, cause?: unknown, extra: object = {}): CcmError {
-  const reason = cause === undefined ? "" : `: ${errorMessage(cause)}`;
-  return new CcmError("FLASH_FAILED", `flashing failed at step ${step}: ${message}${reason}`, {
-    data: { step, ...extra },
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
 
 /** Flashes `image` at `address`; resolves with what was done, rejects with a CcmError naming the step. */
 export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
@@ -133,12 +113,17 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
   }
   lines.attach?.(transport);
   const client = new Stm32Client(transport, baud);
+  const session = new FlashSession(client, lines, {
+    retries,
+    bootDelayMs: options.bootDelayMs ?? 100,
+    onStep: options.onStep,
+  });
   let touched = false;
   try {
-    await enterBootloader(client, lines, options.bootDelayMs ?? 100, step);
+    await session.enter();
 
     step("get");
-    const info = await withRetries("get", retries, client, () => client.get());
+    const info = await session.exchange("get", () => client.get());
     const eraseCommand = info.commands.includes(0x44)
       ? 0x44
       : info.commands.includes(0x43)
@@ -147,47 +132,50 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     if (eraseCommand === undefined)
       throw failure("get", "the bootloader offers neither Erase nor Extended Erase");
     step("get-version");
-    const version = await withRetries("get-version", retries, client, () => client.getVersion());
+    const version = await session.exchange("get-version", () => client.getVersion());
     step("get-id");
-    const pid = await withRetries("get-id", retries, client, () => client.getId());
+    const pid = await session.exchange("get-id", () => client.getId());
     const device = deviceByPid(pid);
     if (device === undefined) throw failure("get-id", `unknown STM32 product id 0x${pid.toString(16)}`);
     step("get-id", `${device.name} (0x${pid.toString(16)}), bootloader v${version >> 4}.${version & 15}`);
 
     step("check");
-    const pages = coveredPages(device, address, image.length);
+    const part = await measure(session, device);
+    const pages = coveredPages(part, address, image.length);
 
-    step("erase", `${pages.length} pages with ${eraseCommand === 0x44 ? "Extended Erase" : "Erase"}`);
+    const eraseName = eraseCommand === 0x44 ? "Extended Erase" : "Erase";
+    const plan = planErase(pages, eraseCommand);
+    const all = pagesOf(part);
+    const erasing = plan.mass ? all : pages;
+    step(
+      "erase",
+      plan.mass
+        ? `the whole flash with ${eraseName} (${plan.reason})`
+        : `${pages.length} pages with ${eraseName}`,
+    );
     touched = true;
-    const chunk = eraseCommand === 0x43 ? 255 : 500;
     let erased = 0;
-    options.onProgress?.({ step: "erase", done: 0, total: pages.length });
-    for (let i = 0; i < pages.length; i += chunk) {
+    options.onProgress?.({ step: "erase", done: 0, total: erasing.length });
+    for (const batch of plan.mass ? [all] : plan.batches) {
       checkAbort("erase");
-      const part = pages.slice(i, i + chunk);
-      const ackMs = 1000 + part.reduce((sum, p) => sum + eraseMaxMs(p.size), 0);
-      await withRetries("erase", retries, client, () =>
-        client.erase(
-          eraseCommand,
-          part.map((p) => p.index),
-          ackMs,
-        ),
+      await session.exchange("erase", () =>
+        plan.mass
+          ? client.massErase(eraseCommand, massEraseTimeoutMs(all))
+          : client.erase(
+              eraseCommand,
+              batch.map((p) => p.index),
+              eraseTimeoutMs(batch),
+            ),
       );
-      erased += part.length;
-      options.onProgress?.({ step: "erase", done: erased, total: pages.length });
+      erased += batch.length;
+      options.onProgress?.({ step: "erase", done: erased, total: erasing.length });
     }
 
     step("write", `${image.length} bytes at ${hex(address)}`);
     for (let off = 0; off < image.length; off += BLOCK) {
       checkAbort("write");
       const block = image.subarray(off, off + BLOCK);
-      await withRetries(
-        "write",
-        retries,
-        client,
-        () => client.writeMemory(address + off, block),
-        address + off,
-      );
+      await session.exchange("write", () => client.writeMemory(address + off, block), address + off);
       options.onProgress?.({ step: "write", done: Math.min(off + BLOCK, image.length), total: image.length });
     }
 
@@ -196,10 +184,8 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
       for (let off = 0; off < image.length; off += BLOCK) {
         checkAbort("verify");
         const want = image.subarray(off, off + BLOCK);
-        const got = await withRetries(
+        const got = await session.exchange(
           "verify",
-          retries,
-          client,
           () => client.readMemory(address + off, want.length),
           address + off,
         );
@@ -225,7 +211,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
 
     step("go", hex(address));
     await lines.setBoot0(false);
-    await withRetries("go", retries, client, () => client.go(address));
+    await session.exchange("go", () => client.go(address));
     client.dispose();
     try {
       await transport.update?.({ baudRate: appBaud, parity: "none" });
@@ -238,7 +224,8 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
       device: device.name,
       bootloaderVersion: version,
       eraseCommand,
-      pagesErased: pages.length,
+      pagesErased: erasing.length,
+      massErase: plan.mass,
       bytesWritten: image.length,
       verified: verify,
       durationMs: 0,
@@ -270,165 +257,28 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
   }
 }
 
-/** The erase units [address, address + length) covers; BAD_ARGUMENT when it does not start a page or does not fit. */
-export function coveredPages(device: Stm32Device, address: number, length: number): FlashPage[] {
-  const all = pagesOf(device);
-  const size = device.flashEnd - device.flashStart;
-  const bad = (message: string): CcmError =>
-    new CcmError("BAD_ARGUMENT", message, { data: { step: "check" } });
-  if (address < device.flashStart || address >= device.flashEnd) {
-    throw bad(
-      `address ${hex(address)} is outside the flash of ${device.name} (${hex(device.flashStart)}–${hex(device.flashEnd)})`,
-    );
-  }
-  const first = all.find((p) => p.start <= address && address < p.start + p.size)!;
-  if (first.start !== address) {
-    throw bad(
-      `address ${hex(address)} is not page-aligned: page ${first.index} of ${device.name} starts at ${hex(first.start)} (${first.size} bytes)`,
-    );
-  }
-  const end = address + length;
-  if (end > device.flashEnd) {
-    throw bad(
-      `the image is too large: ${length} bytes at ${hex(address)} end at ${hex(end)}, past the end of the ${size / 1024} KiB flash of ${device.name} (${hex(device.flashEnd)})`,
-    );
-  }
-  return all.filter((p) => p.start + p.size > address && p.start < end);
-}
-
-async function pulseReset(lines: LineControl): Promise<void> {
-  await lines.setReset(true);
-  await sleep(20);
-  await lines.setReset(false);
-}
-
-/** BOOT0 high, NRST pulse, then 0x7F until the bootloader answers (re-pulsing up to twice). */
-async function enterBootloader(
-  client: Stm32Client,
-  lines: LineControl,
-  bootDelayMs: number,
-  step: (s: FlashStep, detail?: string) => void,
-): Promise<void> {
-  let lastError: unknown;
-  const resets = lines.canReset ? 3 : 1;
-  for (let r = 0; r < resets; r++) {
-    if (lines.canReset) {
-      step("enter-bootloader", lines.spec);
-      try {
-        await lines.setBoot0(true);
-        await pulseReset(lines);
-      } catch (e) {
-        throw failure("enter-bootloader", `cannot drive RST/BOOT0 (${lines.spec})`, e);
-      }
-      await sleep(bootDelayMs);
-    }
-    step("sync");
-    for (let i = 0; i < 4; i++) {
-      try {
-        await client.sync();
-        return;
-      } catch (e) {
-        lastError = e;
-        if (e instanceof BootloaderError && e.kind === "closed") throw failure("sync", "the port closed", e);
-      }
-    }
-  }
-  throw failure(
-    "sync",
-    lines.canReset
-      ? `the bootloader did not answer 0x7F after ${resets} resets (is BOOT0 wired to ${lines.spec}?)`
-      : "the bootloader did not answer 0x7F (with --lines none the target must already be in its bootloader)",
-    lastError,
-  );
-}
-
 /**
- * Runs one exchange, retrying on NACK (the bootloader is back in command wait) and on silence
- * (after a resync). The last failure becomes FLASH_FAILED for `step`.
+ * The part as its flash size register says it is (reference §1.6, §7 step 4), or the family's
+ * maximum when the register is refused (read protection, some bootloaders) or holds no size.
  */
-async function withRetries<T>(
-  step: FlashStep,
-  retries: number,
-  client: Stm32Client,
-  run: () => Promise<T>,
-  address?: number,
-): Promise<T> {
-  let last: unknown;
-  for (let attempt = 0; attempt <= retries; attempt++) {
-    try {
-      return await run();
-    } catch (e) {
-      last = e;
-      if (!(e instanceof BootloaderError) || e.kind === "closed") break;
-      if (e.kind !== "nack") await resync(client);
-    }
-  }
-  const where = address === undefined ? "" : ` at ${hex(address)}`;
-  throw failure(
-    step,
-    `no success${where} after ${retries + 1} attempts`,
-    last,
-    address === undefined ? {} : { address },
-  );
-}
-
-/**
- * Brings a bootloader stuck mid-packet back to command wait: 0xFF bytes complete whatever it waits
- * for (a checksum that fails, or a command FF FF that is NACKed); then the line is left to go quiet.
- */
-async function resync(client: Stm32Client): Promise<void> {
-  for (let i = 0; i < 20; i++) {
-    client.reader.discard();
-    await client.transport.write(Buffer.alloc(16, 0xff)).catch(() => undefined);
-    try {
-      await client.reader.read(1, 50);
-      break;
-    } catch {
-      // nothing yet: more 0xFF
-    }
-  }
-  await sleep(50);
-  client.reader.discard();
-}
-
-/**
- * Calls Sys.Info on the application until it answers (a JSON-RPC line on the port), retrying every
- * 500 ms for `timeoutMs`. Resolves with the result.
- */
-export async function probeSysInfo(port: ByteTransport, timeoutMs: number): Promise<unknown> {
-  const id = 0x5700_0000 + Math.floor(Math.random() * 0xffff);
-  let text = "";
-  let done: ((v: unknown) => void) | undefined;
-  const answered = new Promise<unknown>((resolve) => {
-    done = resolve;
-  });
-  const onData = (chunk: Buffer): void => {
-    text += chunk.toString("latin1");
-    let nl: number;
-    while ((nl = text.indexOf("\n")) >= 0) {
-      const line = text.slice(0, nl).trim();
-      text = text.slice(nl + 1);
-      if (!line.startsWith("{")) continue;
-      try {
-        const frame = JSON.parse(line) as { id?: unknown; result?: unknown };
-        if (frame.id === id && "result" in frame) done?.(frame.result);
-      } catch {
-        // log output or noise
-      }
-    }
-    if (text.length > 65536) text = "";
-  };
-  port.on("data", onData);
-  const deadline = performance.now() + timeoutMs;
+async function measure(session: FlashSession, device: Stm32Device): Promise<Stm32Device> {
+  if (device.flashSizeAddress === undefined) return device;
+  const step = session.step.bind(session);
+  let why: string;
   try {
-    while (performance.now() < deadline) {
-      await port.write(`${JSON.stringify({ id, method: "Sys.Info" })}\n`);
-      const wait = Math.min(500, deadline - performance.now());
-      const result = await Promise.race([answered, sleep(wait).then(() => undefined)]);
-      if (result !== undefined) return result;
+    const kib = (await session.client.readMemory(device.flashSizeAddress, 2)).readUInt16LE(0);
+    const sized = withFlashSize(device, kib);
+    if (sized !== undefined) {
+      step("check", `${kib} KiB of flash by its flash size register`);
+      return sized;
     }
-    throw new CcmError("RPC_TIMEOUT", `no answer to Sys.Info on ${port.path} within ${timeoutMs} ms`);
-  } finally {
-    port.off("data", onData);
+    why = `says ${kib} KiB`;
+  } catch (e) {
+    if (e instanceof BootloaderError && e.kind === "closed") throw failure("check", "the port closed", e);
+    await session.recover();
+    why = `could not be read (${errorMessage(e)})`;
   }
+  const kib = (device.flashEnd - device.flashStart) / 1024;
+  step("check", `the flash size register ${why}: assuming the family's ${kib} KiB`);
+  return device;
 }

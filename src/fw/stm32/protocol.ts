@@ -175,8 +175,20 @@ export class Stm32Client {
     await this.ack(ackMs);
   }
 
-  /** Erases pages with Erase (0x43, ≤ 255 pages, 1-byte numbers) or Extended Erase (0x44, 2-byte). */
+  /**
+   * Erases pages with Erase (0x43: at most 255 pages, numbered 0–255 in one byte) or Extended Erase
+   * (0x44: two-byte numbers below 0xFFF0). A page number the command cannot carry is a RangeError,
+   * never sent truncated: 0x43 would erase page 256 as page 0.
+   */
   async erase(code: 0x43 | 0x44, pages: readonly number[], ackMs: number): Promise<void> {
+    const [maxCount, maxPage] = code === 0x43 ? [255, 0xff] : [0xfff0, 0xffef];
+    const bad = pages.find((p) => !Number.isInteger(p) || p < 0 || p > maxPage);
+    if (pages.length === 0 || pages.length > maxCount || bad !== undefined)
+      throw new RangeError(
+        bad === undefined
+          ? `Erase 0x${code.toString(16)} takes 1 to ${maxCount} pages, not ${pages.length}`
+          : `Erase 0x${code.toString(16)} cannot number page ${bad} (at most ${maxPage})`,
+      );
     await this.command(code);
     let packet: Buffer;
     if (code === 0x43) {
@@ -188,6 +200,13 @@ export class Stm32Client {
     }
     packet[packet.length - 1] = xorOf(packet.subarray(0, packet.length - 1));
     await this.send(packet);
+    await this.ack(ackMs);
+  }
+
+  /** Erases the whole flash: Erase (0x43) `FF 00`, Extended Erase (0x44) `FF FF 00`. */
+  async massErase(code: 0x43 | 0x44, ackMs: number): Promise<void> {
+    await this.command(code);
+    await this.send(code === 0x43 ? [0xff, 0x00] : [0xff, 0xff, 0x00]);
     await this.ack(ackMs);
   }
 

@@ -17,6 +17,8 @@ export interface ChipProfile {
   flashBase: number;
   /** Size of each erase unit (page or sector) from flashBase, in bytes. */
   pages: readonly number[];
+  /** Dual-bank parts: the first page of bank 2 (Extended Erase FFFE/FFFD erase a bank). */
+  bank2Page?: number;
   /** RAM the bootloader lets the host use (after its reserved head), [start, end). */
   ram: readonly [number, number];
   /** Option bytes [start, end). */
@@ -47,6 +49,8 @@ function uniform(count: number, size: number): number[] {
 const f1Erase = (): number => 30;
 /** F4 sector erase at x32 (DS8626): 16 KiB ≈ 250 ms, 64 KiB ≈ 550 ms, 128 KiB ≈ 1 s. */
 const f4Erase = (bytes: number): number => (bytes <= 16 * KIB ? 250 : bytes <= 64 * KIB ? 550 : 1000);
+/** One bank of an F4 (RM0090): 4 × 16 KiB, 64 KiB, 7 × 128 KiB. */
+const F4_BANK = [16 * KIB, 16 * KIB, 16 * KIB, 16 * KIB, 64 * KIB, ...uniform(7, 128 * KIB)];
 
 export const CHIPS: readonly ChipProfile[] = [
   {
@@ -82,6 +86,23 @@ export const CHIPS: readonly ChipProfile[] = [
     massEraseMs: 30,
   },
   {
+    // Bootloader v2.1 (AN2606): Erase (0x43) with one-byte page numbers, yet 512 pages.
+    pid: 0x430,
+    name: "STM32F10xxx XL-density",
+    blVersion: 0x21,
+    commands: COMMON_V2,
+    flashBase: 0x0800_0000,
+    pages: uniform(512, 2 * KIB),
+    ram: [0x2000_0800, 0x2001_8000],
+    optionBytes: [0x1fff_f800, 0x1fff_f810],
+    systemMemory: [0x1fff_e000, 0x1fff_f800],
+    flashSizeRegister: 0x1fff_f7e0,
+    progUnit: 2,
+    progUs: 52.5,
+    eraseMs: f1Erase,
+    massEraseMs: 30,
+  },
+  {
     pid: 0x440,
     name: "STM32F030x8/F05xxx",
     blVersion: 0x21,
@@ -103,7 +124,7 @@ export const CHIPS: readonly ChipProfile[] = [
     blVersion: 0x31,
     commands: COMMON_V3,
     flashBase: 0x0800_0000,
-    pages: [16 * KIB, 16 * KIB, 16 * KIB, 16 * KIB, 64 * KIB, ...uniform(7, 128 * KIB)],
+    pages: F4_BANK,
     ram: [0x2000_3000, 0x2002_0000],
     optionBytes: [0x1fff_c000, 0x1fff_c010],
     systemMemory: [0x1fff_0000, 0x1fff_7800],
@@ -112,6 +133,24 @@ export const CHIPS: readonly ChipProfile[] = [
     progUs: 16,
     eraseMs: f4Erase,
     massEraseMs: 8000,
+  },
+  {
+    // Dual bank: bank 2 (sectors 12–23) at 0x0810_0000.
+    pid: 0x419,
+    name: "STM32F42xxx/43xxx",
+    blVersion: 0x91,
+    commands: COMMON_V3,
+    flashBase: 0x0800_0000,
+    pages: [...F4_BANK, ...F4_BANK],
+    bank2Page: 12,
+    ram: [0x2000_3000, 0x2003_0000],
+    optionBytes: [0x1fff_c000, 0x1fff_c010],
+    systemMemory: [0x1fff_0000, 0x1fff_7800],
+    flashSizeRegister: 0x1fff_7a22,
+    progUnit: 4,
+    progUs: 16,
+    eraseMs: f4Erase,
+    massEraseMs: 16000,
   },
 ];
 
@@ -123,6 +162,27 @@ export function chipByPid(pid: number): ChipProfile {
     throw new Error(`no emulated STM32 with PID 0x${pid.toString(16)} (known: ${known})`);
   }
   return chip;
+}
+
+/**
+ * The part with only its first `kib` KiB of flash (an F103C8 is a 0x410 with 64 KiB): what its flash
+ * size register says. Throws when that is not a whole number of pages or more than the family has.
+ */
+export function withFlashSize(chip: ChipProfile, kib: number): ChipProfile {
+  const pages: number[] = [];
+  let size = 0;
+  for (const p of chip.pages) {
+    if (size >= kib * KIB) break;
+    pages.push(p);
+    size += p;
+  }
+  if (!Number.isInteger(kib) || kib <= 0 || size !== kib * KIB)
+    throw new Error(
+      `${chip.name} cannot have ${kib} KiB of flash (whole pages, at most ${flashSize(chip) / KIB} KiB)`,
+    );
+  const out: ChipProfile = { ...chip, pages };
+  if (chip.bank2Page !== undefined && chip.bank2Page >= pages.length) delete out.bank2Page;
+  return out;
 }
 
 /** Total flash bytes of a part. */

@@ -10,8 +10,9 @@
 import { EventEmitter } from "node:events";
 import type { Level } from "../../lines/digital-line.js";
 import type { ByteTransport, TransportEvents } from "../../transports/transport.js";
-import { Stm32Bootloader, type NackPlan } from "./bootloader.js";
-import { chipByPid, type ChipProfile } from "./chips.js";
+import { Stm32Bootloader } from "./bootloader.js";
+import { chipByPid, withFlashSize, type ChipProfile } from "./chips.js";
+import { pendingFaults, type Stm32Fault } from "./faults.js";
 import { firmwareVersionOf, looksBootable } from "./image.js";
 import { Stm32Memory } from "./memory.js";
 
@@ -20,6 +21,10 @@ export type Personality = "app" | "bootloader" | "halted" | "reset";
 export interface Stm32McuOptions {
   /** Product id of the part (default 0x410, STM32F10xxx medium density). */
   chip?: number;
+  /** Flash of this part in KiB, as its flash size register says (default: the family's most). */
+  flashKib?: number;
+  /** The bootloader refuses reads of the flash size register (default false). */
+  hideFlashSize?: boolean;
   /** Start in the bootloader (BOOT0 high) instead of the application (default "app"). */
   mode?: "app" | "bootloader";
   /** UART speed the bootloader is paced at (default 115200). */
@@ -51,12 +56,15 @@ export class Stm32Mcu extends EventEmitter<Stm32McuEvents> {
   private uart: ByteTransport | undefined;
   private startTimer: NodeJS.Timeout | undefined;
   private readonly appStartMs: number;
-  private readonly nacks: NackPlan[] = [];
+  private readonly faults: Stm32Fault[] = [];
 
   constructor(options: Stm32McuOptions = {}) {
     super();
-    this.chip = chipByPid(options.chip ?? 0x410);
-    this.memory = new Stm32Memory(this.chip, options.flashFile);
+    const family = chipByPid(options.chip ?? 0x410);
+    this.chip = options.flashKib === undefined ? family : withFlashSize(family, options.flashKib);
+    this.memory = new Stm32Memory(this.chip, options.flashFile, {
+      flashSizeReadable: options.hideFlashSize !== true,
+    });
     this.pacing = options.pacing ?? true;
     this.baud = options.baud ?? 115200;
     this.appStartMs = options.appStartMs ?? 20;
@@ -103,12 +111,22 @@ export class Stm32Mcu extends EventEmitter<Stm32McuEvents> {
 
   /** NACKs the next `count` bootloader commands (code `command`, or any): survives resets until used. */
   injectNacks(count: number, command?: number): void {
-    this.nacks.push({ count, command });
+    this.injectFault(command === undefined ? { kind: "nack", count } : { kind: "nack", count, command });
+  }
+
+  /** Plans a bootloader fault (faults.ts): survives resets until used. */
+  injectFault(fault: Stm32Fault): void {
+    this.faults.push(fault);
   }
 
   /** Injected NACKs not yet given. */
   get nacksPending(): number {
-    return this.nacks.reduce((sum, n) => sum + n.count, 0);
+    return pendingFaults(this.faults.filter((f) => f.kind === "nack"));
+  }
+
+  /** Injected faults not yet used (NACKs and counted faults by their count). */
+  get faultsPending(): number {
+    return pendingFaults(this.faults);
   }
 
   /** Puts the MCU on a UART: bytes reach the application only while it runs. */
@@ -159,7 +177,7 @@ export class Stm32Mcu extends EventEmitter<Stm32McuEvents> {
         onSystemReset: () => {
           this.reset();
         },
-        nacks: this.nacks,
+        faults: this.faults,
       });
       this.bootloaderInstance = bl;
       return;

@@ -1,7 +1,7 @@
 /**
  * The memory of an emulated STM32 as its ROM bootloader sees it: flash made of erase units (pages
  * or sectors), SRAM, option bytes, system memory and the flash size register. Flash programs like
- * real NOR flash: a byte that is not erased (0xFF) cannot be changed without erasing its page.
+ * real NOR flash: what is not erased (0xFF) cannot be programmed again without erasing its page.
  * Optionally persisted to a file (the raw flash contents).
  */
 import { readFileSync } from "node:fs";
@@ -24,12 +24,18 @@ export class Stm32Memory {
   readonly writeProtected = new Set<number>();
   private readonly pageStarts: number[] = [];
   private readonly file: string | undefined;
+  private readonly flashSizeReadable: boolean;
   private saveTimer: NodeJS.Timeout | undefined;
 
-  /** With `file`, the flash is loaded from it when it exists and saved to it after changes. */
-  constructor(chip: ChipProfile, file?: string) {
+  /**
+   * With `file`, the flash is loaded from it when it exists and saved to it after changes. With
+   * `flashSizeReadable` false, reads of the flash size register are refused, as on parts whose
+   * bootloader does not let the host read it.
+   */
+  constructor(chip: ChipProfile, file?: string, options: { flashSizeReadable?: boolean } = {}) {
     this.chip = chip;
     this.file = file;
+    this.flashSizeReadable = options.flashSizeReadable ?? true;
     this.flash = Buffer.alloc(flashSize(chip), 0xff);
     this.ram = Buffer.alloc(chip.ram[1] - 0x2000_0000);
     this.optionBytes = Buffer.alloc(chip.optionBytes[1] - chip.optionBytes[0], 0xff);
@@ -68,6 +74,8 @@ export class Stm32Memory {
   /** Reads `length` bytes, or undefined when the range is not readable. */
   read(address: number, length: number): Buffer | undefined {
     const c = this.chip;
+    const register = c.flashSizeRegister;
+    if (!this.flashSizeReadable && address < register + 2 && address + length > register) return undefined;
     switch (this.region(address, length)) {
       case "flash":
         return Buffer.from(this.flash.subarray(address - c.flashBase, address - c.flashBase + length));
@@ -100,7 +108,12 @@ export class Stm32Memory {
     return region === "ram" && address >= this.chip.ram[0];
   }
 
-  /** Programs flash or writes RAM. Flash bytes that are not erased and would change are a programming error. */
+  /**
+   * Programs flash or writes RAM. On parts that program halfwords (F0/F1, progUnit 2) a halfword that
+   * is not erased cannot be programmed at all, not even with the value it holds; 0x0000 is the one
+   * exception (RM0008 §3.3.3: PGERR, the write is skipped). Elsewhere a byte that is not erased cannot
+   * change. Either is a programming error; the rest of the data is still programmed.
+   */
   write(address: number, data: Buffer): WriteResult {
     if (!this.writable(address, data.length)) return "invalid-address";
     if (this.region(address, data.length) === "ram") {
@@ -108,18 +121,22 @@ export class Stm32Memory {
       return "ok";
     }
     const offset = address - this.chip.flashBase;
+    const end = offset + data.length;
+    const unit = this.chip.progUnit === 2 ? 2 : 1;
     let result: WriteResult = "ok";
-    for (let i = 0; i < data.length; i++) {
-      const at = offset + i;
-      if (this.writeProtected.has(this.pageAt(at))) continue;
-      const old = this.flash[at]!;
-      const value = data[i]!;
-      if (old === value) continue;
-      if (old !== 0xff) {
+    for (let u = offset - (offset % unit); u < end; u += unit) {
+      const lo = Math.max(u, offset);
+      const hi = Math.min(u + unit, end);
+      if (this.writeProtected.has(this.pageAt(lo))) continue;
+      const old = this.flash.subarray(lo, hi);
+      const value = data.subarray(lo - offset, hi - offset);
+      const erased = old.every((b) => b === 0xff);
+      const allowed = unit === 2 ? erased || value.every((b) => b === 0) : erased || old.equals(value);
+      if (!allowed) {
         result = "program-error";
         continue;
       }
-      this.flash[at] = value;
+      value.copy(this.flash, lo);
     }
     this.changed();
     return result;
