@@ -9,6 +9,7 @@ import { test, type TestContext } from "node:test";
 import { CcmError, isCcmError } from "../errors.js";
 import { silentLogger } from "../log/logger.js";
 import { MethodRegistry } from "../rpc/registry.js";
+import { registerBootMethods, unsupervised } from "./boot-control.js";
 import { HostOta, type SelfUpdater, type VerifiedImage } from "./host-ota.js";
 
 /**
@@ -289,6 +290,26 @@ test("with commit_timeout the new image stays uncommitted: OTA.Commit keeps it, 
     /3\.0 was not committed within 1 s; the previous image 2\.0 was flashed back/,
   );
   assert.equal((await r.marker()).phase, "idle");
+});
+
+test("OTA.Commit and OTA.Revert reach an uncommitted host image, also in a CCM no supervisor runs", async (t) => {
+  const r = await rig(t);
+  registerBootMethods(r.registry, unsupervised, r.ota);
+  await push(r, JSON.stringify({ version: "1.0" }));
+  await r.ota.applying;
+  await push(r, JSON.stringify({ version: "2.0" }), 7, { commit_timeout: 60 });
+  await r.ota.applying;
+  const committed = (await r.call("OTA.Commit")) as Record<string, unknown>;
+  assert.deepEqual([committed.host_committed, committed.is_committed], ["2.0", true]);
+  assert.equal((await r.status()).is_committed, undefined);
+  await assert.rejects(r.call("OTA.Revert"), /nothing to revert: no supervisor runs this CCM/);
+
+  await push(r, JSON.stringify({ version: "3.0" }), 7, { commit_timeout: 60 });
+  await r.ota.applying;
+  assert.equal(await r.call("OTA.Revert"), true);
+  const s = await settled(r, (x) => x.state === 2);
+  assert.match(s.message as string, /^OTA\.Revert; the previous image 2\.0 was flashed back/);
+  assert.deepEqual(r.applied, ["1.0", "2.0", "3.0", "2.0"]);
 });
 
 test("a CCM-only bundle goes to the supervisor with the host's bookkeeping done first, and never becomes the host's previous image", async (t) => {
