@@ -161,6 +161,10 @@ export const ConfigSchema = Type.Object(
           "",
           "PEM files of public keys (ECDSA P-256, Ed25519), comma separated; when set, bundles must be signed by one of them.",
         ),
+        ssl_ca: str(
+          "",
+          "PEM file of CA certificates trusted for HTTPS downloads (OTA.Update, ota.poll_url, the shadow) besides the system's; relative: a file FS.Put wrote.",
+        ),
         boot_attempts: int(
           3,
           "Starts a new CCM version may fail (exit before it is committed) before the supervisor reverts it.",

@@ -2,12 +2,12 @@
  * Puts the host-update service together: bundles read with every check (src/fw/bundle.ts, signed
  * by `ota.trusted_keys` when set), STM32 parts flashed through the host's ROM bootloader on the host
  * UART (`host.lines` drives RST/BOOT0), the host's answer awaited, `type=ccm` parts handed to the
- * supervisor as a self-update (refused up front when no supervisor runs this CCM); progress
- * reported into the shadow's reported `ota`.
+ * supervisor as a self-update (refused up front when no supervisor runs this CCM); downloads trust
+ * `ota.ssl_ca`; progress reported into the shadow's reported `ota`.
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import type { CcmConfig } from "../config/schema.js";
 import { CcmError, errorMessage } from "../errors.js";
 import type { BootControl } from "../fw/boot-control.js";
@@ -19,6 +19,7 @@ import { parseLineControl } from "../lines/line-control.js";
 import type { Logger } from "../log/logger.js";
 import type { MethodRegistry } from "../rpc/registry.js";
 import type { ShadowService } from "../shadow/service.js";
+import { fsRoot } from "./fs-service.js";
 import type { HostLink } from "./host-link.js";
 
 /** Platforms a CCM applies: host firmware (mos's name for CCM hosts) and the CCM itself. */
@@ -143,6 +144,17 @@ function selfUpdater(o: {
   };
 }
 
+/** `ota.ssl_ca` read (relative names are FS.Put files), or undefined when unset. */
+function otaCa(file: string, dataDir: string): string | undefined {
+  if (file === "") return undefined;
+  const path = isAbsolute(file) ? file : join(fsRoot(dataDir), file);
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new CcmError("CONFIG_INVALID", `ota.ssl_ca: cannot read ${path}: ${errorMessage(e)}`);
+  }
+}
+
 export function createHostOta(o: {
   config: CcmConfig;
   dataDir: string;
@@ -155,6 +167,7 @@ export function createHostOta(o: {
   const c = o.config;
   if (!c.ota.enable) return undefined;
   const keys = trustedKeys(c.ota.trusted_keys);
+  const ca = otaCa(c.ota.ssl_ca, o.dataDir);
   const flashParts = async (image: VerifiedImage, hooks: ApplyHooks): Promise<unknown> => {
     const stm32 = image.parts.filter((p) => p.type.toUpperCase() === "STM32");
     if (stm32.length === 0) return undefined;
@@ -209,6 +222,7 @@ export function createHostOta(o: {
     timeoutS: c.ota.timeout,
     commitTimeoutS: c.ota.commit_timeout,
     maxSize: c.ota.max_size,
+    ...(ca === undefined ? {} : { ca }),
     pollUrl: c.ota.poll_url,
     pollIntervalS: c.ota.poll_interval_s,
   });
