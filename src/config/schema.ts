@@ -147,7 +147,7 @@ export const ConfigSchema = Type.Object(
         timeout: int(600, "Seconds an update may take before it is abandoned.", 10, 86_400),
         commit_timeout: int(
           0,
-          "Seconds to wait for OTA.Commit before reverting an update; 0: commit once it has run healthily (ota.healthy_after).",
+          "Seconds an update stays uncommitted, waiting for OTA.Commit, before it is reverted (the host's previous image flashed back, the CCM's previous slot started) when the caller (OTA.Begin, OTA.Update) does not say; 0: committed once it runs (the CCM: after ota.healthy_after).",
           0,
           86_400,
         ),
@@ -160,6 +160,10 @@ export const ConfigSchema = Type.Object(
         trusted_keys: str(
           "",
           "PEM files of public keys (ECDSA P-256, Ed25519), comma separated; when set, bundles must be signed by one of them.",
+        ),
+        ssl_ca: str(
+          "",
+          "PEM file of CA certificates trusted for HTTPS downloads (OTA.Update, ota.poll_url, the shadow) besides the system's; relative: a file FS.Put wrote.",
         ),
         boot_attempts: int(
           3,

@@ -218,7 +218,6 @@ export class Daemon {
       },
     });
     const boot = options.boot ?? supervisorControl();
-    registerBootMethods(this.registry, boot);
     this.hostOta = createHostOta({
       config: options.config,
       dataDir: options.dataDir,
@@ -228,6 +227,7 @@ export class Daemon {
       boot,
       logger: log.child("ota"),
     });
+    registerBootMethods(this.registry, boot, this.hostOta);
     this.configServices = setupConfig({
       registry: this.registry,
       auth: this.auth,

@@ -2,22 +2,24 @@
  * Puts the host-update service together: bundles read with every check (src/fw/bundle.ts, signed
  * by `ota.trusted_keys` when set), STM32 parts flashed through the host's ROM bootloader on the host
  * UART (`host.lines` drives RST/BOOT0), the host's answer awaited, `type=ccm` parts handed to the
- * supervisor as a self-update; progress reported into the shadow's reported `ota`.
+ * supervisor as a self-update (refused up front when no supervisor runs this CCM); downloads trust
+ * `ota.ssl_ca`; progress reported into the shadow's reported `ota`.
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import type { CcmConfig } from "../config/schema.js";
 import { CcmError, errorMessage } from "../errors.js";
 import type { BootControl } from "../fw/boot-control.js";
 import { readBundle } from "../fw/bundle.js";
-import { HostOta, type OtaProgress, type VerifiedImage } from "../fw/host-ota.js";
-import { stageSelfUpdate } from "../fw/slots.js";
+import { HostOta, type ApplyHooks, type SelfUpdater, type VerifiedImage } from "../fw/host-ota.js";
+import { clearPending, loadState, stageSelfUpdate } from "../fw/slots.js";
 import { flashStm32 } from "../fw/stm32/flasher.js";
 import { parseLineControl } from "../lines/line-control.js";
 import type { Logger } from "../log/logger.js";
 import type { MethodRegistry } from "../rpc/registry.js";
 import type { ShadowService } from "../shadow/service.js";
+import { fsRoot } from "./fs-service.js";
 import type { HostLink } from "./host-link.js";
 
 /** Platforms a CCM applies: host firmware (mos's name for CCM hosts) and the CCM itself. */
@@ -103,6 +105,56 @@ function hostAnswers(host: HostLink, version: string, timeoutS: number): Promise
   });
 }
 
+/** The CCM's own updates through the supervisor: refused, touching nothing, when none runs this CCM. */
+function selfUpdater(o: {
+  dataDir: string;
+  boot: BootControl;
+  keys: readonly KeyObject[];
+  config: CcmConfig;
+  logger: Logger;
+}): SelfUpdater {
+  return {
+    check: () => {
+      if (!o.boot.supervised)
+        throw new CcmError(
+          "UPDATE_FAILED",
+          "a CCM update needs the supervisor: this CCM was not started by `ccm supervise`",
+        );
+      const state = loadState(o.dataDir);
+      if (!state.committed)
+        throw new CcmError(
+          "UPDATE_FAILED",
+          `slot ${state.active} runs an uncommitted CCM update; commit (OTA.Commit) or revert it first`,
+        );
+    },
+    stage: (bundle, commitTimeoutS) => {
+      const pending = stageSelfUpdate(o.dataDir, bundle, {
+        trustedKeys: o.keys,
+        commitTimeout: commitTimeoutS,
+        bootAttempts: o.config.ota.boot_attempts,
+        healthyAfter: o.config.ota.healthy_after,
+      });
+      o.logger.info(`CCM update staged: ${JSON.stringify(pending)}; switching`);
+      return pending;
+    },
+    switchNow: () => o.boot.switchToStaged(),
+    unstage: () => {
+      clearPending(o.dataDir);
+    },
+  };
+}
+
+/** `ota.ssl_ca` read (relative names are FS.Put files), or undefined when unset. */
+function otaCa(file: string, dataDir: string): string | undefined {
+  if (file === "") return undefined;
+  const path = isAbsolute(file) ? file : join(fsRoot(dataDir), file);
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new CcmError("CONFIG_INVALID", `ota.ssl_ca: cannot read ${path}: ${errorMessage(e)}`);
+  }
+}
+
 export function createHostOta(o: {
   config: CcmConfig;
   dataDir: string;
@@ -115,7 +167,8 @@ export function createHostOta(o: {
   const c = o.config;
   if (!c.ota.enable) return undefined;
   const keys = trustedKeys(c.ota.trusted_keys);
-  const flashParts = async (image: VerifiedImage, progress: (p: OtaProgress) => void): Promise<unknown> => {
+  const ca = otaCa(c.ota.ssl_ca, o.dataDir);
+  const flashParts = async (image: VerifiedImage, hooks: ApplyHooks): Promise<unknown> => {
     const stm32 = image.parts.filter((p) => p.type.toUpperCase() === "STM32");
     if (stm32.length === 0) return undefined;
     if (c.host.port === "") throw new CcmError("OTA_FAILED", "no host port configured (host.port)");
@@ -134,8 +187,12 @@ export function createHostOta(o: {
           image: part.data,
           ...(part.addr === undefined ? {} : { address: part.addr }),
           verify: true,
+          // The flasher erases nothing before this step: a failure before it leaves the host as it was.
+          onStep: (step) => {
+            if (step === "erase") hooks.touched();
+          },
           onProgress: (p) => {
-            progress({ step: `${part.name} ${p.step}`, done: p.done, total: p.total });
+            hooks.progress({ step: `${part.name} ${p.step}`, done: p.done, total: p.total });
           },
         });
       }
@@ -143,26 +200,15 @@ export function createHostOta(o: {
       await lines.close();
       o.host.start();
     }
+    hooks.flashed();
     return hostAnswers(o.host, image.version, c.host.confirm_s);
   };
   const ota = new HostOta({
     dir: join(o.dataDir, "ota"),
     registry: o.registry,
     verify: (zip) => verifyForCcm(zip, keys),
-    apply: async (image, progress) => {
-      const said = await flashParts(image, progress);
-      if (image.parts.some((p) => p.type.toLowerCase() === "ccm") && image.source !== undefined) {
-        const pending = stageSelfUpdate(o.dataDir, image.source, {
-          trustedKeys: keys,
-          commitTimeout: c.ota.commit_timeout,
-          bootAttempts: c.ota.boot_attempts,
-          healthyAfter: c.ota.healthy_after,
-        });
-        o.logger.info(`CCM update staged: ${JSON.stringify(pending)}; switching`);
-        await o.boot.switchToStaged();
-      }
-      return said;
-    },
+    apply: flashParts,
+    self: selfUpdater({ dataDir: o.dataDir, boot: o.boot, keys, config: c, logger: o.logger }),
     report: (status) => {
       o.shadow?.backend.update({ state: { reported: { ota: status } } }).catch((e: unknown) => {
         o.logger.debug(`ota status not reported to the shadow: ${errorMessage(e)}`);
@@ -174,10 +220,16 @@ export function createHostOta(o: {
     },
     logger: o.logger,
     timeoutS: c.ota.timeout,
+    commitTimeoutS: c.ota.commit_timeout,
     maxSize: c.ota.max_size,
+    ...(ca === undefined ? {} : { ca }),
     pollUrl: c.ota.poll_url,
     pollIntervalS: c.ota.poll_interval_s,
   });
   o.shadow?.addDeltaFilter((delta) => ota.shadowDelta(delta));
+  // A host unplugged mid-flash is flashed again when its UART is back.
+  o.host.on("state", (state) => {
+    if (state === "up") ota.hostBack();
+  });
   return ota;
 }

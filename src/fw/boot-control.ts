@@ -105,8 +105,19 @@ export function supervisorControl(): BootControl {
   return shared;
 }
 
-/** OTA.GetBootState, OTA.Commit and OTA.Revert, as mos's rpc-service-ota names them. */
-export function registerBootMethods(registry: MethodRegistry, control: BootControl): void {
+/** An uncommitted host image, as OTA.Commit and OTA.Revert reach it (host-ota.ts). */
+export interface HostCommit {
+  /** Keeps the uncommitted host image; its version, or undefined when none waits. */
+  commit(): string | undefined;
+  /** Flashes the previous host image back over an uncommitted one; false when none waits. */
+  revert(): boolean;
+}
+
+/**
+ * OTA.GetBootState, OTA.Commit and OTA.Revert, as mos's rpc-service-ota names them. Commit and
+ * revert act on whatever is uncommitted: the host's image (`host`) and the CCM's own version.
+ */
+export function registerBootMethods(registry: MethodRegistry, control: BootControl, host?: HostCommit): void {
   registry.register({
     name: "OTA.GetBootState",
     description:
@@ -116,14 +127,23 @@ export function registerBootMethods(registry: MethodRegistry, control: BootContr
   registry.register({
     name: "OTA.Commit",
     description:
-      "Commits the CCM version running after a self-update, so it is kept; a no-op when committed.",
-    handler: () => control.commit(),
+      "Commits what runs uncommitted after an update (the host's image, the CCM's version), so it is kept; a no-op when committed.",
+    handler: async () => {
+      const hostVersion = host?.commit();
+      const state = await control.commit();
+      return hostVersion === undefined ? state : { ...state, host_committed: hostVersion };
+    },
   });
   registry.register({
     name: "OTA.Revert",
-    description: "Goes back to the previous CCM version while the running one is uncommitted.",
+    description: "Goes back to the previous host image or CCM version while the running one is uncommitted.",
     handler: async () => {
-      await control.revert();
+      const hostReverted = host?.revert() ?? false;
+      try {
+        await control.revert();
+      } catch (e) {
+        if (!hostReverted) throw e;
+      }
       return true;
     },
   });

@@ -4,48 +4,33 @@
  * `OTA.Update {url}` (HTTP or HTTPS download), periodic polling of a URL with a version check, the
  * shadow's desired `ota: {url, version}`, and any of these over any RPC channel (MQTT included).
  *
- * The bundle is staged in `<data-dir>/ota/` and verified completely (checksums, platform,
- * signature) before the host is touched. A marker (`state.json`, written atomically) says an
- * image is being applied: a CCM that restarts mid-flash applies it again at start. The last image
- * that flashed and answered is kept (`current.zip`): when a new one fails to flash or the host does
- * not answer after it, that one is flashed back. Progress goes to `OTA.Status` and to the shadow's
- * reported `ota`.
+ * The bundle arrives in `<data-dir>/ota/incoming.zip` (ota-inbox.ts) and is verified completely
+ * (checksums, platform, signature) before the host is touched; host-apply.ts then puts it on the host
+ * and keeps it safe across interruptions. Progress goes to `OTA.Status` and to the shadow's reported
+ * `ota`.
  */
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import Type from "typebox";
 import { CcmError, errorMessage } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import type { MethodRegistry } from "../rpc/registry.js";
 import type { JsonObject } from "../shadow/document.js";
-import { atomicWriteFileSync } from "../util/atomic-file.js";
+import { HostApply } from "./host-apply.js";
+import {
+  isSelfPart,
+  type ApplyHooks,
+  type OtaProgress,
+  type SelfUpdater,
+  type VerifiedImage,
+} from "./ota-types.js";
+import { checkUrl, downloadJson, OtaInbox } from "./ota-inbox.js";
+
+export type { ApplyHooks, OtaProgress, SelfUpdater, VerifiedImage } from "./ota-types.js";
 
 /** OTA.Status `state`, as mos reads it: it starts an update only from idle (0) or error (2). */
 export const OTA_STATE = { idle: 0, receiving: 1, error: 2, applying: 3 } as const;
 type StateName = keyof typeof OTA_STATE;
-
-/** A verified bundle, as the apply step needs it. */
-export interface VerifiedImage {
-  version: string;
-  parts: { name: string; type: string; addr?: number; data: Buffer }[];
-  /** The bundle itself (a self-update part is installed from it). */
-  source?: Buffer;
-}
-
-export interface OtaProgress {
-  step: string;
-  done: number;
-  total: number;
-}
 
 export interface HostOtaOptions {
   /** `<data-dir>/ota`. */
@@ -53,8 +38,10 @@ export interface HostOtaOptions {
   registry: MethodRegistry;
   /** Reads and verifies a bundle (checksums, platform, signature); throws a CcmError. */
   verify: (zip: Buffer) => VerifiedImage;
-  /** Puts the image on the host and checks it answers; resolves with what it said (Sys.Info). */
-  apply: (image: VerifiedImage, progress: (p: OtaProgress) => void) => Promise<unknown>;
+  /** Puts the image's host parts on the host and checks it answers; resolves with what it said (Sys.Info). */
+  apply: (image: VerifiedImage, hooks: ApplyHooks) => Promise<unknown>;
+  /** Takes `type=ccm` parts (absent: they are refused). */
+  self?: SelfUpdater;
   /** Told every state change and every 10 % of progress: {@link HostOta.shadowStatus}. */
   report?: (status: JsonObject) => void;
   /** The host's firmware version now (Sys.Info fw_version), to skip an update it already runs. */
@@ -62,16 +49,17 @@ export interface HostOtaOptions {
   logger: Logger;
   /** Seconds an update may take from OTA.Begin (or a download's start) to OTA.End. */
   timeoutS: number;
+  /** Seconds a new image stays uncommitted when the caller does not say (`ota.commit_timeout`). */
+  commitTimeoutS?: number;
   /** Largest bundle accepted, in bytes. */
   maxSize: number;
+  /** PEM certificates trusted for HTTPS downloads besides the system's (`ota.ssl_ca`). */
+  ca?: string;
   /** `ota.poll_url` and its period; empty: no polling. */
   pollUrl?: string;
   pollIntervalS?: number;
-}
-
-interface Marker {
-  phase: "idle" | "applying";
-  version?: string;
+  /** Delays between attempts to reach a host that must be flashed again. */
+  retryMs?: { min: number; max: number };
 }
 
 /** The host-update service of one daemon. */
@@ -82,49 +70,51 @@ export class HostOta {
   private version = "";
   /** The URL of the last download asked for (OTA.Update, the shadow, polling). */
   private url = "";
-  private size = 0;
-  private written = 0;
-  private fd: number | undefined;
+  private commitTimeoutS: number;
   private timer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private lastReport = "";
   private readonly o: HostOtaOptions;
-  /** Resolves when the apply now under way ends (tests and shutdown wait on it). */
-  applying: Promise<void> = Promise.resolve();
+  private readonly inbox: OtaInbox;
+  private readonly applier: HostApply;
 
   constructor(o: HostOtaOptions) {
     this.o = o;
+    this.commitTimeoutS = o.commitTimeoutS ?? 0;
     mkdirSync(o.dir, { recursive: true });
+    this.inbox = new OtaInbox(this.incoming, o.maxSize);
+    this.applier = new HostApply({
+      dir: o.dir,
+      verify: o.verify,
+      apply: o.apply,
+      ...(o.self === undefined ? {} : { self: o.self }),
+      ...(o.retryMs === undefined ? {} : { retryMs: o.retryMs }),
+      report: {
+        state: (state, message) => {
+          this.setState(state, message);
+        },
+        progress: (p) => {
+          this.onProgress(p);
+        },
+      },
+      hostVersion: o.hostVersion,
+      logger: o.logger,
+    });
     this.register();
   }
 
   private get incoming(): string {
     return join(this.o.dir, "incoming.zip");
   }
-  private get staged(): string {
-    return join(this.o.dir, "staged.zip");
-  }
-  private get current(): string {
-    return join(this.o.dir, "current.zip");
-  }
-  private get markerFile(): string {
-    return join(this.o.dir, "state.json");
+
+  /** Resolves when the apply now under way ends (tests and shutdown wait on it). */
+  get applying(): Promise<void> {
+    return this.applier.done;
   }
 
-  /** Resumes an apply a restart interrupted; starts polling. */
+  /** Resumes an apply a restart or an unplugged host interrupted; starts polling. */
   start(): void {
-    const marker = this.readMarker();
-    if (marker.phase === "applying") {
-      this.o.logger.warn(`an update to ${marker.version ?? "?"} was interrupted: applying it again`);
-      try {
-        const image = this.o.verify(readFileSync(this.staged));
-        this.version = image.version;
-        this.applying = this.applyImage(image);
-      } catch (e) {
-        this.fail(`the interrupted update cannot be resumed: ${errorMessage(e)}`);
-        this.writeMarker({ phase: "idle" });
-      }
-    }
+    this.applier.start();
     if (this.o.pollUrl !== undefined && this.o.pollUrl !== "") {
       const every = (this.o.pollIntervalS ?? 3600) * 1000;
       const poll = (): void => {
@@ -140,8 +130,23 @@ export class HostOta {
   async stop(): Promise<void> {
     clearInterval(this.pollTimer);
     clearTimeout(this.timer);
-    this.closeIncoming();
-    await this.applying;
+    this.inbox.close();
+    await this.applier.stop();
+  }
+
+  /** The host link came back up: a flash that was cut short is tried again. */
+  hostBack(): void {
+    this.applier.hostBack();
+  }
+
+  /** OTA.Commit for the host: keeps an uncommitted image; its version, or undefined when none waits. */
+  commit(): string | undefined {
+    return this.applier.commit();
+  }
+
+  /** OTA.Revert for the host: flashes the previous image back over an uncommitted one. */
+  revert(): boolean {
+    return this.applier.revert("OTA.Revert");
   }
 
   /** OTA.Status's answer. */
@@ -150,7 +155,9 @@ export class HostOta {
     if (this.message !== "") s.message = this.message;
     if (this.version !== "") s.version = this.version;
     if (this.progress !== undefined) s.progress = { ...this.progress };
-    if (this.state === "receiving") s.progress = { step: "receive", done: this.written, total: this.size };
+    if (this.state === "receiving")
+      s.progress = { step: "receive", done: this.inbox.written, total: this.inbox.size };
+    Object.assign(s, this.applier.status());
     const host = this.o.hostVersion();
     if (host !== undefined) s.host_fw_version = host;
     return s;
@@ -190,9 +197,7 @@ export class HostOta {
   /** Polls `ota.poll_url`: a JSON document `{"version": "1.2.3", "url": "https://…/fw.zip"}`. */
   async poll(): Promise<void> {
     const url = this.o.pollUrl ?? "";
-    const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-    if (!res.ok) throw new CcmError("OTA_FAILED", `HTTP ${res.status}`);
-    const doc = (await res.json()) as { version?: unknown; url?: unknown };
+    const doc = (await downloadJson(url, this.downloadOptions())) as { version?: unknown; url?: unknown };
     if (typeof doc.url !== "string" || typeof doc.version !== "string")
       throw new CcmError("OTA_FAILED", 'the poll document needs "version" and "url" strings');
     this.maybeUpdate(new URL(doc.url, url).href, doc.version, "poll");
@@ -206,7 +211,7 @@ export class HostOta {
       return;
     if (this.state === "receiving" || this.state === "applying") return;
     this.o.logger.info(`ota: ${by} asks for ${version ?? url}`);
-    this.download(url).catch((e: unknown) => {
+    this.download(url, this.o.commitTimeoutS ?? 0).catch((e: unknown) => {
       this.o.logger.warn(`ota from ${url}: ${errorMessage(e)}`);
     });
   }
@@ -221,14 +226,15 @@ export class HostOta {
     });
     r.register({
       name: "OTA.Begin",
-      description: "Starts receiving a firmware bundle of `size` bytes (as `mos ota` does).",
+      description:
+        "Starts receiving a firmware bundle of `size` bytes (as `mos ota` does); commit_timeout > 0 keeps the new image uncommitted until OTA.Commit.",
       params: Type.Object({
         size: Type.Integer({ minimum: 1 }),
         timeout: Type.Optional(Type.Integer({ minimum: 1 })),
         commit_timeout: Type.Optional(Type.Integer({ minimum: 0 })),
       }),
       handler: (p) => {
-        this.begin(p.size, p.timeout ?? this.o.timeoutS);
+        this.begin(p.size, p.timeout ?? this.o.timeoutS, p.commit_timeout ?? this.o.commitTimeoutS ?? 0);
         return true;
       },
     });
@@ -237,7 +243,11 @@ export class HostOta {
       description:
         "Writes base64 `data` at `offset`; the same chunk may be sent again (idempotent by offset).",
       params: Type.Object({ offset: Type.Integer({ minimum: 0 }), data: Type.String() }),
-      handler: (p) => this.write(p.offset, Buffer.from(p.data, "base64")),
+      handler: (p) => {
+        if (this.state !== "receiving")
+          throw new CcmError("OTA_FAILED", "no update in progress: call OTA.Begin first");
+        return { written: this.inbox.write(p.offset, Buffer.from(p.data, "base64")) };
+      },
     });
     r.register({
       name: "OTA.End",
@@ -247,195 +257,123 @@ export class HostOta {
     });
     r.register({
       name: "OTA.Update",
-      description: "Downloads a bundle from `url` (HTTP or HTTPS), verifies it and applies it.",
+      description:
+        "Downloads a bundle from `url` (HTTP or HTTPS), verifies it and applies it; commit_timeout as for OTA.Begin.",
       params: Type.Object({
         url: Type.String({ minLength: 1 }),
-        commit_timeout: Type.Optional(Type.Integer()),
+        commit_timeout: Type.Optional(Type.Integer({ minimum: 0 })),
       }),
-      handler: (p) => this.download(p.url),
+      handler: (p) => this.download(p.url, p.commit_timeout ?? this.o.commitTimeoutS ?? 0),
     });
   }
 
   private busy(): void {
-    if (this.state === "receiving" || this.state === "applying")
+    if (this.state === "receiving" || this.state === "applying" || this.applier.busy)
       throw new CcmError(
         "OTA_FAILED",
         `update is already in progress (${OTA_STATE[this.state]})${this.state === "receiving" ? ", call OTA.End" : ""}`,
         { rpcCode: 409 },
       );
+    this.applier.checkFree();
   }
 
-  private begin(size: number, timeoutS: number): void {
+  private begin(size: number, timeoutS: number, commitTimeoutS: number): void {
     this.busy();
-    if (size > this.o.maxSize)
-      throw new CcmError(
-        "OTA_FAILED",
-        `a ${size}-byte bundle is larger than ota.max_size (${this.o.maxSize})`,
-        {
-          rpcCode: 413,
-        },
-      );
-    this.closeIncoming();
-    this.fd = openSync(this.incoming, "w", 0o600);
-    this.size = size;
-    this.written = 0;
+    this.inbox.begin(size);
+    this.applier.hold(true);
+    this.commitTimeoutS = commitTimeoutS;
     this.version = "";
     this.progress = undefined;
     this.setState("receiving", "");
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       if (this.state !== "receiving") return;
-      this.closeIncoming();
+      this.inbox.discard();
+      this.applier.hold(false);
       this.fail(`no OTA.End within ${timeoutS} s: abandoned`);
     }, timeoutS * 1000);
   }
 
-  private write(offset: number, data: Buffer): JsonObject {
-    if (this.state !== "receiving" || this.fd === undefined)
-      throw new CcmError("OTA_FAILED", "no update in progress: call OTA.Begin first");
-    if (offset > this.written)
-      throw new CcmError("OTA_FAILED", `offset ${offset} is past the ${this.written} bytes written so far`, {
-        rpcCode: 400,
-      });
-    if (offset + data.length > this.size)
-      throw new CcmError(
-        "OTA_FAILED",
-        `${offset + data.length} bytes is more than the ${this.size} announced`,
-        {
-          rpcCode: 400,
-        },
-      );
-    writeSync(this.fd, data, 0, data.length, offset);
-    this.written = Math.max(this.written, offset + data.length);
-    return { written: this.written };
-  }
-
   private end(): JsonObject {
-    if (this.state !== "receiving" || this.fd === undefined)
+    if (this.state !== "receiving" || !this.inbox.receiving)
       throw new CcmError("OTA_FAILED", "no update in progress: call OTA.Begin first");
     clearTimeout(this.timer);
-    const fd = this.fd;
-    this.fd = undefined;
-    fsyncSync(fd);
-    closeSync(fd);
-    if (this.written !== this.size) {
-      this.fail(`received ${this.written} of ${this.size} bytes`);
-      throw new CcmError("OTA_FAILED", this.message, { rpcCode: 400 });
+    try {
+      this.inbox.finish();
+    } catch (e) {
+      this.applier.hold(false);
+      this.fail(errorMessage(e));
+      throw e;
     }
     return this.stage();
   }
 
-  /** Verifies incoming.zip, makes it the staged image and starts applying it. */
+  /** Verifies incoming.zip and hands it to the apply side; refused bundles change nothing. */
   private stage(): JsonObject {
+    this.applier.hold(false);
     let image: VerifiedImage;
     try {
       image = this.o.verify(readFileSync(this.incoming));
     } catch (e) {
-      rmSync(this.incoming, { force: true });
+      this.inbox.discard();
       this.fail(`the bundle was refused: ${errorMessage(e)}`);
       throw new CcmError("OTA_FAILED", this.message, { rpcCode: 400, cause: e });
     }
-    renameSync(this.incoming, this.staged);
     this.version = image.version;
-    this.writeMarker({ phase: "applying", version: image.version });
-    this.applying = this.applyImage(image);
-    return { staged: true, version: image.version, parts: image.parts.map((p) => p.name) };
+    try {
+      this.applier.take(this.incoming, image, this.commitTimeoutS);
+    } catch (e) {
+      this.inbox.discard();
+      this.fail(`the bundle was refused: ${errorMessage(e)}`);
+      throw new CcmError("OTA_FAILED", this.message, { rpcCode: 400, cause: e });
+    }
+    const restarts = image.parts.some(isSelfPart);
+    return {
+      staged: true,
+      version: image.version,
+      parts: image.parts.map((p) => p.name),
+      ...(restarts ? { ccm_restarts: true } : {}),
+    };
   }
 
-  private async download(url: string): Promise<JsonObject> {
+  private downloadOptions(): { ca?: string; timeoutMs: number } {
+    return { timeoutMs: this.o.timeoutS * 1000, ...(this.o.ca === undefined ? {} : { ca: this.o.ca }) };
+  }
+
+  private async download(url: string, commitTimeoutS: number): Promise<JsonObject> {
     this.busy();
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new CcmError("BAD_ARGUMENT", `not a URL: ${url}`);
-    }
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
-      throw new CcmError("BAD_ARGUMENT", `only http:// and https:// URLs: ${url}`);
+    checkUrl(url);
     this.url = url;
+    this.commitTimeoutS = commitTimeoutS;
+    this.applier.hold(true);
     this.setState("receiving", `downloading ${url}`);
-    this.size = 0;
-    this.written = 0;
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(this.o.timeoutS * 1000) });
-      if (!res.ok || res.body === null) throw new CcmError("OTA_FAILED", `HTTP ${res.status} from ${url}`);
-      const length = Number(res.headers.get("content-length") ?? "0");
-      if (length > this.o.maxSize)
-        throw new CcmError("OTA_FAILED", `${url} is ${length} bytes, over ota.max_size (${this.o.maxSize})`);
-      this.size = length;
-      const fd = openSync(this.incoming, "w", 0o600);
-      try {
-        for await (const chunk of res.body) {
-          const b = Buffer.from(chunk as Uint8Array);
-          if (this.written + b.length > this.o.maxSize)
-            throw new CcmError("OTA_FAILED", `${url} is over ota.max_size (${this.o.maxSize})`);
-          writeSync(fd, b);
-          this.written += b.length;
-        }
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      this.size = this.written;
+      await this.inbox.download(url, this.downloadOptions());
     } catch (e) {
-      rmSync(this.incoming, { force: true });
+      this.inbox.discard();
+      this.applier.hold(false);
       this.fail(`download failed: ${errorMessage(e)}`);
       throw new CcmError("OTA_FAILED", this.message, { cause: e });
     }
     return this.stage();
   }
 
-  private async applyImage(image: VerifiedImage): Promise<void> {
-    this.setState("applying", `applying ${image.version}`);
-    const onProgress = (p: OtaProgress): void => {
-      this.progress = p;
-      const key = `${p.step}:${p.total > 0 ? Math.floor((10 * p.done) / p.total) : 0}`;
-      if (key !== this.lastReport) {
-        this.lastReport = key;
-        this.report();
-      }
-    };
-    try {
-      const said = await this.o.apply(image, onProgress);
-      renameSync(this.staged, this.current);
-      this.writeMarker({ phase: "idle", version: image.version });
-      this.progress = undefined;
-      this.setState("idle", `host runs ${image.version}`);
-      this.o.logger.info(`host updated to ${image.version}: ${JSON.stringify(said)}`);
-    } catch (e) {
-      const why = errorMessage(e);
-      this.o.logger.error(`host update to ${image.version} failed: ${why}`);
-      let previous: VerifiedImage | undefined;
-      try {
-        previous = this.o.verify(readFileSync(this.current));
-      } catch {
-        previous = undefined;
-      }
-      if (previous !== undefined) {
-        this.setState("applying", `${why}; flashing the previous image ${previous.version} back`);
-        try {
-          await this.o.apply(previous, onProgress);
-          this.writeMarker({ phase: "idle", version: previous.version });
-          this.progress = undefined;
-          this.fail(`${why}; the previous image ${previous.version} was flashed back`);
-          return;
-        } catch (e2) {
-          this.writeMarker({ phase: "idle" });
-          this.fail(`${why}; flashing the previous image back failed too: ${errorMessage(e2)}`);
-          return;
-        }
-      }
-      this.writeMarker({ phase: "idle" });
-      this.fail(why);
+  private onProgress(p: OtaProgress): void {
+    this.progress = p;
+    const key = `${p.step}:${p.total > 0 ? Math.floor((10 * p.done) / p.total) : 0}`;
+    if (key !== this.lastReport) {
+      this.lastReport = key;
+      this.report();
     }
   }
 
   private fail(message: string): void {
-    this.progress = undefined;
     this.setState("error", message);
   }
 
   private setState(state: StateName, message: string): void {
+    this.progress = undefined;
+    this.lastReport = "";
     this.state = state;
     this.message = message;
     this.report();
@@ -447,23 +385,5 @@ export class HostOta {
     } catch (e) {
       this.o.logger.debug(`ota report: ${errorMessage(e)}`);
     }
-  }
-
-  private closeIncoming(): void {
-    if (this.fd === undefined) return;
-    closeSync(this.fd);
-    this.fd = undefined;
-  }
-
-  private readMarker(): Marker {
-    try {
-      return JSON.parse(readFileSync(this.markerFile, "utf8")) as Marker;
-    } catch {
-      return { phase: "idle" };
-    }
-  }
-
-  private writeMarker(m: Marker): void {
-    atomicWriteFileSync(this.markerFile, JSON.stringify(m));
   }
 }
