@@ -1,9 +1,9 @@
 /**
  * Flashes an STM32 host through its ROM bootloader (AN3155), the way reference stm32-ota.md §7 lays
  * it out: BOOT0 high and an NRST pulse, sync with 0x7F, Get / Get Version / Get ID, erase only the
- * pages the image covers (Erase or Extended Erase, whichever Get lists), write 256-byte blocks,
- * verify by reading back, BOOT0 low and Go, then give the port back at the host's speed and 8N1 and
- * (optionally) wait for the application to answer Sys.Info.
+ * pages the image covers (Erase or Extended Erase, whichever Get lists; one mass erase when it
+ * covers them all), write 256-byte blocks, verify by reading back, BOOT0 low and Go, then give the
+ * port back at the host's speed and 8N1 and (optionally) wait for the application to answer Sys.Info.
  *
  * Every failure is a CcmError FLASH_FAILED (or BAD_ARGUMENT for an image that cannot fit) whose
  * `data.step` names the step; a NACKed or unanswered block is retried, after a resync when the
@@ -74,6 +74,8 @@ export interface FlashResult {
   bootloaderVersion: number;
   eraseCommand: 0x43 | 0x44;
   pagesErased: number;
+  /** The pages were erased with one mass erase (the image covers the whole flash). */
+  massErase: boolean;
   bytesWritten: number;
   verified: boolean;
   durationMs: number;
@@ -134,6 +136,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
   lines.attach?.(transport);
   const client = new Stm32Client(transport, baud);
   let touched = false;
+  let massErased = false;
   try {
     await enterBootloader(client, lines, options.bootDelayMs ?? 100, step);
 
@@ -157,12 +160,28 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     step("check");
     const pages = coveredPages(device, address, image.length);
 
-    step("erase", `${pages.length} pages with ${eraseCommand === 0x44 ? "Extended Erase" : "Erase"}`);
+    const eraseName = eraseCommand === 0x44 ? "Extended Erase" : "Erase";
+    // An image that covers every page is erased with one mass erase, as stm32flash does: the same
+    // pages, in the time of about one (F1: 20–40 ms instead of 20–40 ms per page).
+    const whole = pages.length === pagesOf(device).length;
+    step("erase", `${pages.length} pages with ${whole ? `a mass erase (${eraseName})` : eraseName}`);
     touched = true;
-    const chunk = eraseCommand === 0x43 ? 255 : 500;
     let erased = 0;
     options.onProgress?.({ step: "erase", done: 0, total: pages.length });
-    for (let i = 0; i < pages.length; i += chunk) {
+    if (whole) {
+      checkAbort("erase");
+      const ackMs = 1000 + pages.reduce((sum, p) => sum + eraseMaxMs(p.size), 0);
+      try {
+        await withRetries("erase", 0, client, () => client.massErase(eraseCommand, ackMs));
+        erased = pages.length;
+        massErased = true;
+        options.onProgress?.({ step: "erase", done: erased, total: pages.length });
+      } catch {
+        // A bootloader that refuses mass erase (L0/L1 have none): erase page by page below.
+      }
+    }
+    const chunk = eraseCommand === 0x43 ? 255 : 500;
+    for (let i = erased; i < pages.length; i += chunk) {
       checkAbort("erase");
       const part = pages.slice(i, i + chunk);
       const ackMs = 1000 + part.reduce((sum, p) => sum + eraseMaxMs(p.size), 0);
@@ -239,6 +258,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
       bootloaderVersion: version,
       eraseCommand,
       pagesErased: pages.length,
+      massErase: massErased,
       bytesWritten: image.length,
       verified: verify,
       durationMs: 0,

@@ -191,6 +191,13 @@ export class Stm32Client {
     await this.ack(ackMs);
   }
 
+  /** Erases the whole flash: Erase (0x43) `FF 00`, Extended Erase (0x44) `FF FF 00`. */
+  async massErase(code: 0x43 | 0x44, ackMs: number): Promise<void> {
+    await this.command(code);
+    await this.send(code === 0x43 ? [0xff, 0x00] : [0xff, 0xff, 0x00]);
+    await this.ack(ackMs);
+  }
+
   async go(address: number): Promise<void> {
     await this.command(0x21);
     await this.sendAddress(address);
