@@ -13,13 +13,15 @@ import { spawn } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { BUILD_ENV, REPO_ROOT, buildCcm, flavour, removeBuild } from "./ccm-build.js";
-import { summaryTable, type BenchResult } from "./util.js";
+import { envNumber, summaryTable, type BenchResult } from "./util.js";
 
 const BENCHES = {
   "rpc-dispatch": { file: "rpc-dispatch.ts", timeoutMs: 60_000 },
   "pty-roundtrip": { file: "pty-roundtrip.ts", timeoutMs: 60_000 },
   "remote-rpc": { file: "remote-rpc.ts", timeoutMs: 120_000 },
   mqtt: { file: "mqtt.ts", timeoutMs: 240_000 },
+  // ~5 min on the wire for 64 + 512 KiB with verify, both contenders; the bench bounds each flash itself.
+  flash: { file: "flash.ts", timeoutMs: 600_000 * Math.round(envNumber("BENCH_FLASH_RUNS", 1)) },
 } as const;
 type BenchName = keyof typeof BENCHES;
 

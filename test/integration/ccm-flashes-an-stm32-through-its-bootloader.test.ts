@@ -60,6 +60,39 @@ test("the flasher rides out a NACK storm on Write Memory by retrying the block",
   assert.equal(emu.mcu.nacksPending, 0, "the storm was used up");
 });
 
+test("an image that covers the whole flash is erased with one mass erase, as stm32flash does", async (t) => {
+  const emu = await startEmulator(t, { chip: 0x440, mode: "bootloader" });
+  let massErases = 0;
+  let pageErases = 0;
+  const memory = emu.mcu.memory;
+  const massErase = memory.massErase.bind(memory);
+  const erasePages = memory.erasePages.bind(memory);
+  memory.massErase = () => {
+    massErases++;
+    massErase();
+  };
+  memory.erasePages = (pages) => {
+    pageErases++;
+    return erasePages(pages);
+  };
+  const image = makeFirmwareImage({ size: 64 * 1024, version: "6.4", seed: 64 });
+  const result = await flashStm32({ port: emu.port, image });
+  assert.equal(result.massErase, true);
+  assert.equal(result.pagesErased, 64);
+  assert.deepEqual([massErases, pageErases], [1, 0]);
+  assert.deepEqual(emu.mcu.memory.flash, image);
+});
+
+test("a bootloader that refuses the mass erase gets the pages erased one by one", async (t) => {
+  const emu = await startEmulator(t, { chip: 0x440, mode: "bootloader" });
+  emu.mcu.injectNacks(1, 0x43);
+  const image = makeFirmwareImage({ size: 64 * 1024, version: "6.5", seed: 65 });
+  const result = await flashStm32({ port: emu.port, image });
+  assert.equal(result.massErase, false);
+  assert.equal(emu.mcu.nacksPending, 0);
+  assert.deepEqual(emu.mcu.memory.flash, image);
+});
+
 test("a NACK storm longer than the retries fails naming the write step and the block's address", async (t) => {
   const emu = await startEmulator(t, { chip: 0x410, mode: "bootloader" });
   emu.mcu.injectNacks(100, 0x31);

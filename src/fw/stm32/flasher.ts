@@ -19,7 +19,7 @@ import { deviceByPid, pagesOf, withFlashSize, type Stm32Device } from "./devices
 import { eraseTimeoutMs, massEraseTimeoutMs, planErase } from "./erase.js";
 import { coveredPages } from "./image-plan.js";
 import { BootloaderError, Stm32Client } from "./protocol.js";
-import { FlashSession, failure, hex, pulseReset, type FlashStep } from "./session.js";
+import { FlashSession, failure, hex, isClosed, pulseReset, type FlashStep } from "./session.js";
 
 export { coveredPages } from "./image-plan.js";
 export { probeSysInfo } from "./confirm.js";
@@ -144,9 +144,8 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     const pages = coveredPages(part, address, image.length);
 
     const eraseName = eraseCommand === 0x44 ? "Extended Erase" : "Erase";
-    const plan = planErase(pages, eraseCommand);
     const all = pagesOf(part);
-    const erasing = plan.mass ? all : pages;
+    const plan = planErase(pages, eraseCommand, all.length);
     step(
       "erase",
       plan.mass
@@ -154,21 +153,41 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
         : `${pages.length} pages with ${eraseName}`,
     );
     touched = true;
+    let massErase = false;
+    let batches = plan.mass ? undefined : plan.batches;
+    const total = plan.mass ? all.length : pages.length;
+    options.onProgress?.({ step: "erase", done: 0, total });
+    if (plan.mass) {
+      checkAbort("erase");
+      const mass = (): Promise<void> => client.massErase(eraseCommand, massEraseTimeoutMs(all));
+      if (plan.fallback === undefined) {
+        await session.exchange("erase", mass);
+        massErase = true;
+      } else {
+        try {
+          await mass();
+          massErase = true;
+        } catch (e) {
+          if (!(e instanceof BootloaderError) || isClosed(e)) throw failure("erase", "mass erase", e);
+          session.step("erase", `mass erase refused: ${pages.length} pages with ${eraseName}`);
+          await session.recover();
+          batches = plan.fallback;
+        }
+      }
+      if (massErase) options.onProgress?.({ step: "erase", done: total, total });
+    }
     let erased = 0;
-    options.onProgress?.({ step: "erase", done: 0, total: erasing.length });
-    for (const batch of plan.mass ? [all] : plan.batches) {
+    for (const batch of batches ?? []) {
       checkAbort("erase");
       await session.exchange("erase", () =>
-        plan.mass
-          ? client.massErase(eraseCommand, massEraseTimeoutMs(all))
-          : client.erase(
-              eraseCommand,
-              batch.map((p) => p.index),
-              eraseTimeoutMs(batch),
-            ),
+        client.erase(
+          eraseCommand,
+          batch.map((p) => p.index),
+          eraseTimeoutMs(batch),
+        ),
       );
       erased += batch.length;
-      options.onProgress?.({ step: "erase", done: erased, total: erasing.length });
+      options.onProgress?.({ step: "erase", done: erased, total: pages.length });
     }
 
     step("write", `${image.length} bytes at ${hex(address)}`);
@@ -224,8 +243,8 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
       device: device.name,
       bootloaderVersion: version,
       eraseCommand,
-      pagesErased: erasing.length,
-      massErase: plan.mass,
+      pagesErased: massErase ? all.length : pages.length,
+      massErase,
       bytesWritten: image.length,
       verified: verify,
       durationMs: 0,

@@ -158,7 +158,7 @@ export class FlashSession {
   }
 }
 
-function isClosed(e: unknown): boolean {
+export function isClosed(e: unknown): boolean {
   return e instanceof BootloaderError && e.kind === "closed";
 }
 

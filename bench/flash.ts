@@ -1,0 +1,407 @@
+/**
+ * Flash + verify through the STM32 ROM bootloader (AN3155) at 115200 baud on the paced emulator,
+ * ccm's flasher beside Debian's stm32flash, both against the wire-time limit of reference
+ * stm32-ota.md §4:
+ *
+ *   ccm         flashStm32 (src/fw/stm32/flasher.ts, the build under test) with verify, no lines:
+ *               the emulated part already sits in its bootloader
+ *   stm32flash  `stm32flash -m 8n1 -b 115200 -v -w image.bin PORT` (8N1: a pty cannot carry parity)
+ *
+ * Each flash runs on a fresh emulator (bench/flash-emulator.ts, its own process: a paced Stm32Mcu in
+ * its bootloader behind a HostSimulator on a socat pty pair), then the emulator's flash is checked to
+ * hold the image (else the bench fails). Images are seeded pseudo-random bytes (no blank blocks).
+ *
+ * The limit is what the emulator charges for the bytes that must cross and the work the part must
+ * do, with its own constants (src/sim/stm32/chips.ts): 11 bit times per byte each way, no overlap,
+ *
+ *   limit = (2 + E + Σ_blocks [(n_i + 12) + (⌈n_i⌉₄ + 12)]) · 11 / baud + Σ_blocks t_prog(⌈n_i⌉₄) + t_erase
+ *
+ * (0x7F and its ACK; E the erase command's bytes; per 256-byte block a Write Memory of n+9 bytes and
+ * 3 ACKs, and a Read Memory of 9 bytes and 3 ACKs + n bytes back), t_prog(n) = ⌈n / unit⌉ · t_unit,
+ * t_erase = the erase time of the pages the image covers, or the mass erase time when it covers the
+ * whole flash (whichever is cheaper). No turnaround latency; Get, Get Version and Get ID (~40 bytes,
+ * ~4 ms) are left out.
+ *
+ * Environment: BENCH_FLASH_SIZES (KiB, default "64,512"; ≤ 128 on 0x410 F1 MD, ≤ 512 on 0x414 F1 HD,
+ * else 0x413 F4), BENCH_FLASH_RUNS (1 flash per contender and size), BENCH_CCM=tsx.
+ */
+import { spawn, fork, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BUILD_ENV, ensureBuild, flavour, importCcm } from "./ccm-build.js";
+import type { EmulatorReport } from "./flash-emulator.js";
+import { envNumber, isEntryPoint, markdownTable, median, report, type BenchResult } from "./util.js";
+
+type FlasherModule = typeof import("../src/fw/stm32/flasher.js");
+type ChipsModule = typeof import("../src/sim/stm32/chips.js");
+type ChipProfile = import("../src/sim/stm32/chips.js").ChipProfile;
+
+const BAUD = 115200;
+const TARGET_LIMIT_RATIO = 1.1;
+const BLOCK = 256;
+
+/** One image size on one emulated part, and what its limit is made of (ms). */
+interface Case {
+  kib: number;
+  size: number;
+  chip: ChipProfile;
+  image: Buffer;
+  file: string;
+  wireMs: number;
+  progMs: number;
+  eraseMs: number;
+  eraseHow: string;
+  limitMs: number;
+}
+
+/** One flash by one contender. */
+interface Sample {
+  ms: number;
+  emu: EmulatorReport;
+  /** CPU time of this process during the flash (ccm only), ms. */
+  cpuMs?: number;
+}
+
+const byteMs = (baud: number): number => 11_000 / baud;
+
+/** Seeded pseudo-random bytes (xorshift32): no 256-byte block comes out blank. */
+export function randomImage(size: number, seed: number): Buffer {
+  const image = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    image[i] = x & 0xff;
+  }
+  return image;
+}
+
+/** t_prog of the image as the emulator charges it: every block padded to 4, ⌈n / unit⌉ · t_unit. */
+function progMsOf(chip: ChipProfile, size: number): number {
+  let ms = 0;
+  for (let off = 0; off < size; off += BLOCK) {
+    const padded = (Math.min(BLOCK, size - off) + 3) & ~3;
+    ms += (Math.ceil(padded / chip.progUnit) * chip.progUs) / 1000;
+  }
+  return ms;
+}
+
+/** The wire/program/erase limit of flashing and verifying `size` bytes at the flash base (see top). */
+export function limitFor(
+  chip: ChipProfile,
+  size: number,
+  baud: number,
+): Omit<Case, "kib" | "chip" | "image" | "file"> {
+  let chars = 2; // 0x7F, ACK
+  for (let off = 0; off < size; off += BLOCK) {
+    const n = Math.min(BLOCK, size - off);
+    chars += ((n + 3) & ~3) + 12 + (n + 12);
+  }
+  const extended = chip.commands.includes(0x44);
+  let covered = 0;
+  let pagesMs = 0;
+  for (let at = 0; covered < chip.pages.length && at < size; covered++) {
+    at += chip.pages[covered]!;
+    pagesMs += chip.eraseMs(chip.pages[covered]!);
+  }
+  // Erase (0x43): cmd 2 + ACK, N, N+1 page bytes, checksum, ACK; at most 255 pages per command.
+  // Extended Erase (0x44): cmd 2 + ACK, N (2), 2 per page, checksum, ACK.
+  const commands = Math.ceil(covered / (extended ? 65_520 : 255));
+  const pageChars = extended ? commands * 7 + 2 * covered : commands * 6 + covered;
+  const options = [{ how: `${covered} pages`, chars: pageChars, ms: pagesMs }];
+  if (covered === chip.pages.length)
+    options.push({ how: "mass erase", chars: extended ? 7 : 6, ms: chip.massEraseMs });
+  const erase = options.reduce((a, b) =>
+    a.chars * byteMs(baud) + a.ms <= b.chars * byteMs(baud) + b.ms ? a : b,
+  );
+  const wireMs = (chars + erase.chars) * byteMs(baud);
+  const progMs = progMsOf(chip, size);
+  return {
+    size,
+    wireMs,
+    progMs,
+    eraseMs: erase.ms,
+    eraseHow: erase.how,
+    limitMs: wireMs + progMs + erase.ms,
+  };
+}
+
+/** A fresh paced emulator in its own process; resolves once its pty is up. */
+function startEmulator(chip: number, env: NodeJS.ProcessEnv): Promise<{ port: string; child: ChildProcess }> {
+  const script = fileURLToPath(new URL("./flash-emulator.ts", import.meta.url));
+  const child = fork(script, [String(chip), String(BAUD)], {
+    execArgv: ["--import", "tsx"],
+    env,
+    stdio: "inherit",
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error("the emulator did not start within 20 s"));
+    }, 20_000);
+    child.once("message", (m) => {
+      clearTimeout(timer);
+      resolve({ port: (m as { port: string }).port, child });
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the emulator exited (${String(code)}) before it was ready`));
+    });
+  });
+}
+
+/** Asks the emulator what its flash holds and what it counted, then stops it. */
+async function checkAndStop(child: ChildProcess, file: string): Promise<EmulatorReport> {
+  try {
+    return await new Promise<EmulatorReport>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error("the emulator did not answer the flash check"));
+      }, 10_000);
+      child.once("message", (m) => {
+        clearTimeout(timer);
+        resolve(m as EmulatorReport);
+      });
+      child.send({ check: file });
+    });
+  } finally {
+    await stopChild(child);
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      resolve();
+    });
+  });
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => {
+    child.kill("SIGKILL");
+  }, 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Runs stm32flash; rejects when it fails or outlives `timeoutMs` (it is killed then). */
+function runStm32flash(port: string, file: string, timeoutMs: number): Promise<void> {
+  const args = ["-m", "8n1", "-b", String(BAUD), "-v", "-w", file, port];
+  return new Promise((resolve, reject) => {
+    const child = spawn("stm32flash", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const keep = (b: Buffer): void => {
+      out = (out + b.toString("latin1")).slice(-2000);
+    };
+    child.stdout.on("data", keep);
+    child.stderr.on("data", keep);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.once("error", (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run stm32flash (apt-get install stm32flash): ${e.message}`));
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else
+        reject(
+          new Error(
+            `stm32flash ${args.join(" ")} ${signal === null ? `exited ${String(code)}` : `killed (${signal}) after ${timeoutMs} ms`}:\n${out.replaceAll("\r", "\n").slice(-600)}`,
+          ),
+        );
+    });
+  });
+}
+
+/** One flash by `who` on a fresh emulator; fails when the flash does not hold the image afterwards. */
+async function flashOnce(
+  who: "ccm" | "stm32flash",
+  c: Case,
+  flasher: FlasherModule,
+  env: NodeJS.ProcessEnv,
+): Promise<Sample> {
+  const timeoutMs = Math.ceil(1.5 * c.limitMs + 30_000);
+  const emu = await startEmulator(c.chip.pid, env);
+  let ms: number;
+  let cpuMs: number | undefined;
+  try {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    if (who === "ccm") {
+      let timer: NodeJS.Timeout | undefined;
+      const signal = AbortSignal.timeout(timeoutMs);
+      await Promise.race([
+        flasher.flashStm32({ port: emu.port, image: c.image, baud: BAUD, verify: true, signal }),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => {
+            reject(new Error(`ccm did not finish within ${timeoutMs + 5000} ms`));
+          }, timeoutMs + 5000);
+        }),
+      ]).finally(() => {
+        clearTimeout(timer);
+      });
+    } else {
+      await runStm32flash(emu.port, c.file, timeoutMs);
+    }
+    ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    if (who === "ccm") cpuMs = (cpu.user + cpu.system) / 1000;
+  } catch (e) {
+    await stopChild(emu.child);
+    throw e;
+  }
+  const emuReport = await checkAndStop(emu.child, c.file);
+  if (!emuReport.holdsImage || !emuReport.restBlank) {
+    const what = emuReport.holdsImage
+      ? "flash past the image is not blank"
+      : `flash differs from the image at offset 0x${(emuReport.firstDiff ?? 0).toString(16)}`;
+    throw new Error(`${who} flashed ${c.kib} KiB on 0x${c.chip.pid.toString(16)} wrong: ${what}`);
+  }
+  return { ms, emu: emuReport, ...(cpuMs === undefined ? {} : { cpuMs }) };
+}
+
+const s = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+const rate = (c: Case, ms: number): string => `${(c.size / 1024 / (ms / 1000)).toFixed(2)} KiB/s`;
+
+/** The floor of what one contender actually sent: its bytes on the wire + program + its erases. */
+function ownFloorMs(c: Case, e: EmulatorReport): number {
+  return (e.bytesIn + e.bytesOut) * byteMs(BAUD) + c.progMs + e.eraseMs;
+}
+
+export async function run(): Promise<BenchResult> {
+  const sizes = (process.env["BENCH_FLASH_SIZES"] ?? "64,512").split(",").map((x) => {
+    const kib = Number(x.trim());
+    if (!Number.isInteger(kib) || kib <= 0 || kib > 1024)
+      throw new Error(`BENCH_FLASH_SIZES: bad size ${JSON.stringify(x)} (KiB, 1..1024)`);
+    return kib;
+  });
+  const runs = Math.round(envNumber("BENCH_FLASH_RUNS", 1));
+  const build = await ensureBuild();
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (build.root !== undefined) env[BUILD_ENV] = build.root;
+  const dir = await mkdtemp(join(tmpdir(), "ccm-bench-flash-"));
+  try {
+    const flasher = await importCcm<FlasherModule>("fw/stm32/flasher", build.root);
+    const { chipByPid } = await importCcm<ChipsModule>("sim/stm32/chips", build.root);
+    const cases: Case[] = [];
+    for (const kib of sizes) {
+      const chip = chipByPid(kib <= 128 ? 0x410 : kib <= 512 ? 0x414 : 0x413);
+      const image = randomImage(kib * 1024, 0x5eed + kib);
+      const file = join(dir, `image-${kib}k.bin`);
+      await writeFile(file, image);
+      cases.push({ kib, chip, image, file, ...limitFor(chip, image.length, BAUD) });
+    }
+    const load0 = loadavg()[0]!;
+    console.log(
+      `flash: ccm = ${flavour() === "dist" ? "src/ emitted by tsc (as shipped)" : "src/ via tsx"}; ` +
+        `${sizes.join(" and ")} KiB, flash + verify at ${BAUD} baud on the paced emulator, ` +
+        `${runs} run(s) per contender, fresh emulator each; load average ${load0.toFixed(2)}`,
+    );
+    const samples = new Map<Case, { ccm: Sample[]; stm32flash: Sample[] }>();
+    for (let r = 0; r < runs; r++) {
+      for (const c of cases) {
+        const got = samples.get(c) ?? { ccm: [], stm32flash: [] };
+        samples.set(c, got);
+        // Alternate who goes first, so that a drift in the machine's load hits both alike.
+        const order = r % 2 === 0 ? (["ccm", "stm32flash"] as const) : (["stm32flash", "ccm"] as const);
+        for (const who of order) {
+          const sample = await flashOnce(who, c, flasher, env);
+          got[who].push(sample);
+          console.log(
+            `flash: ${c.kib} KiB on 0x${c.chip.pid.toString(16)}, run ${r + 1}: ${who} ${s(sample.ms)} ` +
+              `(limit ${s(c.limitMs)}, ${(sample.ms / c.limitMs).toFixed(3)}×)`,
+          );
+        }
+      }
+    }
+    const load1 = loadavg()[0]!;
+    const busy = Math.max(load0, load1) >= cpus().length;
+
+    const rows: BenchResult["rows"] = [];
+    const notes: string[] = [];
+    const table: string[][] = [];
+    for (const c of cases) {
+      const got = samples.get(c)!;
+      const ccm = median(got.ccm.map((x) => x.ms));
+      const ref = median(got.stm32flash.map((x) => x.ms));
+      const where = `${c.kib} KiB on 0x${c.chip.pid.toString(16)}`;
+      const limitText = `${s(c.limitMs)} (wire ${s(c.wireMs)} + program ${s(c.progMs)} + erase ${s(c.eraseMs)}, ${c.eraseHow})`;
+      rows.push(
+        { metric: `${where}: wire-time limit`, value: limitText },
+        { metric: `${where}: ccm flash + verify`, value: `${s(ccm)}, ${rate(c, ccm)}` },
+        { metric: `${where}: stm32flash -v`, value: `${s(ref)}, ${rate(c, ref)}` },
+        {
+          metric: `${where}: ccm / limit`,
+          value: (ccm / c.limitMs).toFixed(3),
+          target: `≤ ${TARGET_LIMIT_RATIO.toFixed(2)}`,
+          met: ccm / c.limitMs <= TARGET_LIMIT_RATIO,
+          unstable: busy,
+        },
+        {
+          metric: `${where}: stm32flash / ccm`,
+          value: `${(ref / ccm).toFixed(3)}×`,
+          target: "> 1",
+          met: ref / ccm > 1,
+          unstable: busy,
+        },
+      );
+      for (const who of ["ccm", "stm32flash"] as const) {
+        const last = got[who].at(-1)!;
+        const e = last.emu;
+        const over = last.ms - ownFloorMs(c, e);
+        table.push([
+          where,
+          who,
+          got[who].map((x) => s(x.ms)).join(", "),
+          `${e.bytesIn.toLocaleString("en-US")} / ${e.bytesOut.toLocaleString("en-US")}`,
+          String(e.commands),
+          e.massErases > 0 ? `mass ×${e.massErases}` : `${e.pagesErased} pages`,
+          s(ownFloorMs(c, e)),
+          `${s(over)} (${(over / (3 * e.commands)).toFixed(2)} ms)`,
+          last.cpuMs === undefined ? "" : s(last.cpuMs),
+        ]);
+      }
+    }
+    console.log(
+      `\n${markdownTable(
+        [
+          "case",
+          "contender",
+          "time per run",
+          "bytes host→device / device→host",
+          "commands",
+          "erase",
+          "floor of what it sent",
+          "over that floor (per ~turnaround)",
+          "CPU (this process)",
+        ],
+        table,
+      )}`,
+    );
+    console.log(
+      "\n(the last run of each; ~3 turnarounds per command; its floor = its bytes × 11 bits / baud + program + its erases as the emulator charges them)",
+    );
+    if (busy)
+      notes.push(
+        `flash: UNSTABLE RUN — load average reached ${Math.max(load0, load1).toFixed(2)} on ${cpus().length} cores: turnarounds waited for a CPU; rerun on a quiet machine`,
+      );
+    notes.push(
+      `flash: ${runs} run(s) per contender and size, fresh paced emulator (own process) each; load average ${load0.toFixed(2)} → ${load1.toFixed(2)}; ` +
+        table
+          .map((row) => `${row[0]} ${row[1]}: ${row[3]} bytes, ${row[4]} commands, ${row[7]} over its floor`)
+          .join("; "),
+    );
+    return { name: "flash", rows, notes };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await build.cleanup();
+  }
+}
+
+if (isEntryPoint(import.meta.url)) {
+  await report(await run());
+}
