@@ -3,8 +3,8 @@
  * is the authority. Subscribes to the answers first, then asks `/get` on every connect; requests carry
  * a clientToken and wait for the accepted / rejected answer with the same token; deltas with a version
  * not newer than the last one seen are ignored (peers.md §5.3.8). The host's reports are never lost
- * to a broken link: while it is down they wait, merged, and go out on reconnect (as mos's AWS shadow
- * retries its update), before the `/get`.
+ * to a broken link: while it is down they wait, merged, and go out on reconnect, before the `/get`
+ * (mos's AWS shadow, mgos_aws_shadow.c, likewise keeps its updates until it is subscribed again).
  */
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
