@@ -102,7 +102,12 @@ export const ShadowSection = section(
       "Shadow topics; empty: `$aws/things/<thing>/shadow` (thing: aws.thing_name or the device id).",
     ),
     max_bytes: int(8192, "Largest desired + reported state, in bytes (AWS: 8192).", 64, 1 << 20),
-    max_depth: int(6, "Deepest nesting inside desired / reported (AWS: 6).", 1, 32),
+    max_depth: int(
+      6,
+      "Deepest nesting of a shadow document, counted from `state` (AWS: 6, so 5 levels inside desired / reported).",
+      1,
+      32,
+    ),
   },
   REBOOT,
 );
