@@ -6,6 +6,7 @@
  * 403, 504, 500) is published to `$iothub/methods/res/{status}/?$rid={rid}`.
  */
 import { restStatus } from "../channels/http-rpc.js";
+import { RPC_INVALID_REQUEST } from "../errors.js";
 import type { RpcServer } from "../rpc/server.js";
 import { topicProperties } from "../shadow/azure-twin.js";
 import type { MqttConnection } from "./mqtt-connection.js";
@@ -40,11 +41,17 @@ export class AzureDirectMethods {
   private receive(topic: string, text: string): void {
     const rest = topic.slice(METHODS_POST.length);
     const slash = rest.indexOf("/");
-    const method = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
     const rid = topicProperties(topic).get("$rid") ?? "";
     const answer = (status: number, body: unknown): void => {
       this.mqtt.publish(`$iothub/methods/res/${status}/?$rid=${rid}`, JSON.stringify(body), 0);
     };
+    let method: string;
+    try {
+      method = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
+    } catch {
+      answer(400, { code: RPC_INVALID_REQUEST, message: "the method name is not valid %-encoding" });
+      return;
+    }
     let params: unknown;
     try {
       params = text.trim() === "" ? undefined : JSON.parse(text);

@@ -81,7 +81,7 @@ test("a desired change made while the CCM was offline reaches the host after it 
   await until(() => sim.state.on, "the host's LED on after the reconnect and twin GET", 10_000);
 });
 
-test("direct methods reach the CCM and the host: results, 404 for an unknown method, the host's errors", async (t) => {
+test("direct methods reach the CCM and the host: results, 404 for an unknown method, the host's errors, 400 for a name that does not %-decode", async (t) => {
   const { hub, daemon } = await rig(t);
   await until(() => daemon.mqtt?.connected === true, "connected", 10_000);
   await until(() => hub.online("ccm-dev"), "online at the hub");
@@ -95,6 +95,12 @@ test("direct methods reach the CCM and the host: results, 404 for an unknown met
   assert.equal((missing.payload as { code: number }).code, -32601);
   const bad = await hub.invokeMethod("ccm-dev", "Sum", { a: "two" });
   assert.equal(bad.status, 400);
+  const undecodable = await hub.invokeMethod("ccm-dev", "%E0%A4%A", {});
+  assert.deepEqual(undecodable, {
+    status: 400,
+    payload: { code: -32600, message: "the method name is not valid %-encoding" },
+  });
+  assert.deepEqual(await hub.invokeMethod("ccm-dev", "Sum", [1, 2]), { status: 200, payload: 3 });
 });
 
 test("Shadow.Update of desired is refused: on Azure only the back end sets desired properties", async (t) => {
