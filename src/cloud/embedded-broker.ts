@@ -24,6 +24,8 @@ export async function startEmbeddedBroker(o: { host?: string; port?: number } = 
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e) => {
+      // Its timers would keep the process alive.
+      aedes.close(() => undefined);
       reject(
         new CcmError(
           "TRANSPORT_OPEN_FAILED",

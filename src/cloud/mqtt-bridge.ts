@@ -167,24 +167,21 @@ export class MqttBridge {
     if (!c.connected) return;
     for (const m of this.outbox.takeDurable()) {
       this.inFlight++;
-      c.publishAcked(m.topic, m.payload, 1, m.retain).then(
-        () => {
+      c.publishQos1(m.topic, m.payload, m.retain, (e) => {
+        if (e === undefined) {
           this.stats.published++;
           this.landed(m.seq);
-        },
-        (e: unknown) => {
+        } else if (typeof (e as { code?: unknown }).code === "number") {
           // A reason code is the broker's refusal (MQTT 5): sending it again would not help.
-          if (typeof (e as { code?: unknown }).code === "number") {
-            this.stats.refused++;
-            this.o.logger.warn(`the broker refused a message to ${m.topic}: ${errorMessage(e)}`);
-            this.landed(m.seq);
-            return;
-          }
+          this.stats.refused++;
+          this.o.logger.warn(`the broker refused a message to ${m.topic}: ${errorMessage(e)}`);
+          this.landed(m.seq);
+        } else {
           // The connection ended under it (stop): it stays on disk and leaves after the next start.
           this.o.logger.debug(`publish to ${m.topic}: ${errorMessage(e)}; kept in the outbox`);
           this.landed(undefined);
-        },
-      );
+        }
+      });
     }
   }
 

@@ -132,11 +132,20 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
     this.client?.publish(topic, payload, { qos, retain });
   }
 
-  /** Publishes and resolves when the broker has it (PUBACK for QoS 1); rejects when not connected. */
-  async publishAcked(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false): Promise<void> {
+  /**
+   * Publishes at QoS 1 and calls `done` with the broker's PUBACK (or the error that replaced it), as
+   * mqtt.js does: a message in flight when the connection drops is sent again after reconnecting.
+   */
+  publishQos1(topic: string, payload: string | Buffer, retain: boolean, done: (error?: Error) => void): void {
     const client = this.client;
-    if (client?.connected !== true) throw new CcmError("LINK_DOWN", "MQTT broker not connected");
-    await client.publishAsync(topic, payload, { qos, retain });
+    if (client?.connected !== true) {
+      done(new CcmError("LINK_DOWN", "MQTT broker not connected"));
+      return;
+    }
+    client.publish(topic, payload, { qos: 1, retain }, (e) => {
+      // mqtt.js says "no error" with null, whatever its types say.
+      done(e ?? undefined);
+    });
   }
 
   /** Disconnects and stops reconnecting. */

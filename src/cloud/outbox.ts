@@ -39,7 +39,9 @@ export interface Pushed {
 /** The file is rewritten when it has this many lines and four times as many as live messages. */
 const COMPACT_LINES = 1024;
 
-interface Waiter {
+/** The next group commit: every message pushed until its write starts shares its promise. */
+interface Group {
+  durable: Promise<void>;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -60,7 +62,7 @@ export class Outbox {
   private takeFrom = 1;
   private fileLines = 0;
   private lines: string[] = [];
-  private waiters: Waiter[] = [];
+  private group: Group | undefined;
   private writer: Promise<void> = Promise.resolve();
   private writing = false;
   private file: FileHandle | undefined;
@@ -111,11 +113,8 @@ export class Outbox {
     const entry: OutboxEntry = { seq: this.nextSeq++, topic: m.topic, payload: m.payload, retain: m.retain };
     this.live.set(entry.seq, entry);
     this.lines.push(`${JSON.stringify({ s: entry.seq, ...m })}\n`);
-    const durable = new Promise<void>((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
-    });
-    // A publisher that does not wait for the disk (a notification) must not crash the process.
-    durable.catch(() => undefined);
+    this.group ??= newGroup();
+    const durable = this.group.durable;
     let dropped = 0;
     while (this.live.size > this.max) {
       const oldest = this.live.keys().next().value as number;
@@ -209,22 +208,22 @@ export class Outbox {
   private async writeLoop(): Promise<void> {
     for (;;) {
       // In the same step that sees nothing left, so that no line pushed later is left behind.
-      if (this.lines.length === 0 && this.waiters.length === 0) {
+      if (this.lines.length === 0 && this.group === undefined) {
         this.writing = false;
         return;
       }
       const lines = this.lines;
-      const waiters = this.waiters;
+      const group = this.group;
       const upTo = this.nextSeq - 1;
       this.lines = [];
-      this.waiters = [];
+      this.group = undefined;
       try {
         if (this.mustRewrite || (this.fileLines >= COMPACT_LINES && this.fileLines > 4 * this.live.size))
           await this.rewrite();
         else await this.append(lines);
         this.mustRewrite = false;
         this.durableSeq = upTo;
-        for (const w of waiters) w.resolve();
+        group?.resolve();
       } catch (e) {
         // Messages that did not reach the disk are not accepted; the file may end in a torn line.
         for (let seq = this.durableSeq + 1; seq <= upTo; seq++) this.live.delete(seq);
@@ -233,7 +232,7 @@ export class Outbox {
         const error = new CcmError("STORE_FAILED", `cannot write ${this.path}: ${errorMessage(e)}`, {
           cause: e,
         });
-        for (const w of waiters) w.reject(error);
+        group?.reject(error);
       }
     }
   }
@@ -267,6 +266,17 @@ export class Outbox {
     await syncDir(this.path);
     this.fileLines = count;
   }
+}
+
+function newGroup(): Group {
+  const group: Partial<Group> = {};
+  group.durable = new Promise<void>((resolve, reject) => {
+    group.resolve = resolve;
+    group.reject = reject;
+  });
+  // A publisher that does not wait for the disk (a notification) must not crash the process.
+  group.durable.catch(() => undefined);
+  return group as Group;
 }
 
 async function syncDir(path: string): Promise<void> {
