@@ -34,6 +34,8 @@ const catalogue = {
   CONFIG_SAVE_FAILED: { rpcCode: -32007, retryable: true },
   /** A call the caller's channel or credentials do not allow (e.g. factory reset from the network). */
   NOT_ALLOWED: { rpcCode: 403, retryable: false },
+  /** A GPIO tool (gpioget, gpioset, gpiomon) failed; the message carries what it printed. */
+  LINE_FAILED: { rpcCode: -32009, retryable: true },
   /** The network backend (nmcli) failed to do what was asked. */
   NETWORK_FAILED: { rpcCode: -32006, retryable: true },
   /** The shadow refused an update or get; `rpcCode` is its HTTP-style code (400, 404, 409, 413). */

@@ -6,7 +6,7 @@ import type { ConfigStore } from "../config/store.js";
 import { registerConfigMethods } from "../config/rpc-methods.js";
 import { CcmError, errorMessage } from "../errors.js";
 import type { InputLine, OutputLine } from "../lines/digital-line.js";
-import { GpiodInput, GpiodOutput } from "../lines/gpiod.js";
+import { GpiodInput, GpiodOutput, GpiodTools } from "../lines/gpiod.js";
 import type { Logger } from "../log/logger.js";
 import {
   execRunner,
@@ -110,7 +110,14 @@ export function setupConfig(d: ConfigSetupDeps): ConfigServices {
       ? new NmcliBackend(devices.commandRunner ?? execRunner, cfg.wifi.ifname)
       : new NoNetworkBackend());
   const p = cfg.provision;
-  const ledLine = devices.led ?? (p.led.pin >= 0 ? new GpiodOutput(p.gpio_chip, p.led.pin) : undefined);
+  const gpiod = new GpiodTools();
+  const ledLine =
+    devices.led ??
+    (p.led.pin >= 0
+      ? new GpiodOutput(p.gpio_chip, p.led.pin, gpiod, (e) => {
+          log.warn(`status LED: ${errorMessage(e)}`);
+        })
+      : undefined);
   const led = ledLine === undefined ? undefined : new StatusLed(ledLine, clock, p.led.active_high);
   const provisioning = new ProvisioningService({
     store,
@@ -122,7 +129,8 @@ export function setupConfig(d: ConfigSetupDeps): ConfigServices {
     ...(led === undefined ? {} : { led }),
   });
   const buttonLine =
-    devices.button ?? (p.btn.pin >= 0 ? new GpiodInput(p.gpio_chip, p.btn.pin, p.btn.pull_up) : undefined);
+    devices.button ??
+    (p.btn.pin >= 0 ? new GpiodInput(p.gpio_chip, p.btn.pin, p.btn.pull_up, gpiod) : undefined);
   const button =
     buttonLine === undefined
       ? undefined

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { test } from "node:test";
-import type { ChildProcess } from "node:child_process";
 import { isCcmError } from "../errors.js";
 import type { ByteTransport } from "../transports/transport.js";
 import { GpiodLines, ModemLines, NoLines, SimLines, parseLineControl } from "./line-control.js";
+import { fakeGpiod } from "../../test/helpers/fake-gpiod.js";
+import { until } from "../../test/helpers/daemon.js";
 
 test("--lines specs name their backend; bad ones say what is accepted", () => {
   assert.ok(parseLineControl("none") instanceof NoLines);
@@ -45,20 +46,41 @@ test("dtr-rts asserts DTR to hold reset and deasserts RTS for BOOT0 high; inv-bo
   assert.deepEqual(calls, [{ rts: false }, { dtr: true }, { dtr: false }, { rts: true }]);
 });
 
-test("gpiod lines hold RST low for reset and BOOT0 high, each with gpioset --mode=signal", async () => {
-  const spawned: string[] = [];
-  const spawner = (file: string, args: readonly string[]): ChildProcess => {
-    spawned.push(`${file} ${args.join(" ")}`);
-    return Object.assign(new EventEmitter(), { kill: () => true }) as unknown as ChildProcess;
-  };
-  const lines = parseLineControl("gpiod:gpiochip0:17,27", spawner);
-  await lines.setBoot0(true);
-  await lines.setReset(true);
-  await lines.setReset(false);
-  await lines.close();
-  assert.deepEqual(spawned, [
-    "gpioset --mode=signal gpiochip0 27=1",
-    "gpioset --mode=signal gpiochip0 17=0",
-    "gpioset --mode=signal gpiochip0 17=1",
-  ]);
-});
+for (const major of [1, 2] as const) {
+  test(`gpiod lines hold RST low for reset and BOOT0 high, each with a gpioset in libgpiod ${major}.x syntax`, async (t) => {
+    const fake = await fakeGpiod(t, major);
+    const lines = parseLineControl("gpiod:gpiochip0:17,27", fake.spawner);
+    await lines.setBoot0(true);
+    await lines.setReset(true);
+    await until(async () => (await fake.levels("gpiochip0", 17)).length === 1, "RST driven");
+    await lines.setReset(false);
+    await until(async () => (await fake.levels("gpiochip0", 17)).length === 2, "RST released");
+    await lines.close();
+    await until(async () => (await fake.holders()).length === 0, "both lines released");
+    assert.deepEqual(
+      (await fake.levels("gpiochip0", 27)).map((l) => l.level),
+      [1],
+    );
+    assert.deepEqual(
+      (await fake.levels("gpiochip0", 17)).map((l) => l.level),
+      [0, 1],
+    );
+    const sets = (await fake.calls()).map((c) => [c.tool, ...c.argv].join(" "));
+    assert.deepEqual(
+      sets,
+      major === 1
+        ? [
+            "gpioset --version",
+            "gpioset --mode=signal gpiochip0 27=1",
+            "gpioset --mode=signal gpiochip0 17=0",
+            "gpioset --mode=signal gpiochip0 17=1",
+          ]
+        : [
+            "gpioset --version",
+            "gpioset --banner --chip gpiochip0 27=1",
+            "gpioset --banner --chip gpiochip0 17=0",
+            "gpioset --banner --chip gpiochip0 17=1",
+          ],
+    );
+  });
+}

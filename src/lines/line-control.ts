@@ -16,7 +16,7 @@
 import { CcmError } from "../errors.js";
 import type { ByteTransport } from "../transports/transport.js";
 import type { Level } from "./digital-line.js";
-import { GpiodOutput, type Spawner } from "./gpiod.js";
+import { GpiodOutput, GpiodTools, type Spawner } from "./gpiod.js";
 import { SimLinesClient } from "./sim-lines.js";
 
 /** The two lines the flasher drives. */
@@ -92,7 +92,7 @@ export class ModemLines implements LineControl {
   }
 }
 
-/** RST and BOOT0 on two libgpiod lines, each held by a `gpioset --mode=signal`. */
+/** RST and BOOT0 on two libgpiod lines, each held by a `gpioset` (1.x or 2.x syntax, as installed). */
 export class GpiodLines implements LineControl {
   readonly spec: string;
   readonly canReset = true;
@@ -109,20 +109,21 @@ export class GpiodLines implements LineControl {
     spawner?: Spawner,
   ) {
     this.spec = spec;
-    this.rst = new GpiodOutput(chip, offsets.rst, spawner);
-    this.boot0 = new GpiodOutput(chip, offsets.boot0, spawner);
+    const tools = new GpiodTools(spawner);
+    this.rst = new GpiodOutput(chip, offsets.rst, tools);
+    this.boot0 = new GpiodOutput(chip, offsets.boot0, tools);
     this.invRst = inv.rst;
     this.invBoot0 = inv.boot0;
   }
 
-  setBoot0(high: boolean): Promise<void> {
-    this.boot0.write(level(high !== this.invBoot0));
-    return settle();
+  async setBoot0(high: boolean): Promise<void> {
+    await this.boot0.drive(level(high !== this.invBoot0));
+    await settle();
   }
 
-  setReset(held: boolean): Promise<void> {
-    this.rst.write(level(!held !== this.invRst));
-    return settle();
+  async setReset(held: boolean): Promise<void> {
+    await this.rst.drive(level(!held !== this.invRst));
+    await settle();
   }
 
   /** Releases both lines (gpioset exits; they return to inputs, NRST to its pull-up). */

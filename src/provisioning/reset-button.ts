@@ -40,9 +40,12 @@ export class ResetButton {
       this.fire();
       return;
     }
-    this.unwatch = this.o.line.watch((l) => {
-      this.level(l);
-    });
+    this.unwatch = this.o.line.watch(
+      (l) => {
+        this.level(l);
+      },
+      (e) => this.o.onError?.(e),
+    );
     this.level(level);
   }
 

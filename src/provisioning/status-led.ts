@@ -15,6 +15,8 @@ export class StatusLed {
   private readonly activeHigh: boolean;
   private timer: unknown;
   private lit = false;
+  /** What the LED shows now (`on`, `blink 500`), so the same state shown again changes nothing. */
+  private showing: string | undefined;
 
   constructor(line: OutputLine, clock: Clock, activeHigh: boolean) {
     this.line = line;
@@ -22,14 +24,26 @@ export class StatusLed {
     this.activeHigh = activeHigh;
   }
 
-  /** Shows `state`: solid when it has reached `stable`, else blinking at the state's rate. */
+  /**
+   * Shows `state`: solid when it has reached `stable`, else blinking at the state's rate, starting
+   * lit. A line that blinks by itself (libgpiod 2.x) is told once; others are toggled from here.
+   */
   show(state: number, stable: number): void {
+    const half = BLINK_MS[state] ?? 125;
+    const pattern = state >= stable ? "on" : `blink ${half}`;
+    if (pattern === this.showing) return;
+    this.showing = pattern;
     this.cancel();
     if (state >= stable) {
       this.set(true);
       return;
     }
-    const half = BLINK_MS[state] ?? 125;
+    if (this.line.blink !== undefined) {
+      this.lit = true;
+      this.line.blink(this.level(true), half);
+      return;
+    }
+    this.lit = false;
     const tick = (): void => {
       this.set(!this.lit);
       this.timer = this.clock.setTimeout(tick, half);
@@ -40,14 +54,18 @@ export class StatusLed {
   /** Turns the LED off and releases the line. */
   close(): void {
     this.cancel();
+    this.showing = undefined;
     this.set(false);
     this.line.close();
   }
 
   private set(on: boolean): void {
     this.lit = on;
-    const level: Level = on === this.activeHigh ? 1 : 0;
-    this.line.write(level);
+    this.line.write(this.level(on));
+  }
+
+  private level(on: boolean): Level {
+    return on === this.activeHigh ? 1 : 0;
   }
 
   private cancel(): void {

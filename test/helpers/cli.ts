@@ -28,11 +28,11 @@ export function runCli(args: string[], timeoutMs = 20_000): Promise<CliResult> {
   });
 }
 
-/** Starts `ccm ...args` and leaves it running; the caller stops it. */
-export function spawnCli(args: string[]): ChildProcess {
+/** Starts `ccm ...args` (with `env` added to the environment) and leaves it running; the caller stops it. */
+export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, ["--import", "tsx", main, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, MOS_PORT: "", CCM_PORT: "" },
+    env: { ...process.env, MOS_PORT: "", CCM_PORT: "", ...env },
   });
 }
 

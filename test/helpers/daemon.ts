@@ -49,10 +49,14 @@ export async function startSim(t: TestContext, options: HostSimulatorOptions): P
   return sim;
 }
 
-/** Resolves when `check()` is true, polling every 10 ms; rejects with `what` after `timeoutMs`. */
-export async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+/** Resolves when `check()` is (or resolves to) true, polling every 10 ms; rejects with `what` after `timeoutMs`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
