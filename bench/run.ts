@@ -20,7 +20,7 @@ const BENCHES = {
   "pty-roundtrip": { file: "pty-roundtrip.ts", timeoutMs: 60_000 },
   "remote-rpc": { file: "remote-rpc.ts", timeoutMs: 120_000 },
   mqtt: { file: "mqtt.ts", timeoutMs: 240_000 },
-  // ~5 min on the wire for 64 + 512 KiB with verify, both contenders; the bench bounds each flash itself.
+  // ~6.5 min for 64 + 512 KiB with verify, both contenders (~5 min of it on the wire); the bench bounds each flash itself.
   flash: { file: "flash.ts", timeoutMs: 600_000 * Math.round(envNumber("BENCH_FLASH_RUNS", 1)) },
 } as const;
 type BenchName = keyof typeof BENCHES;
