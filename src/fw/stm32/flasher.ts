@@ -111,6 +111,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     onStep: options.onStep,
   });
   let touched = false;
+  let atAppSettings = false;
   try {
     await session.enter();
 
@@ -157,6 +158,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     await session.exchange("go", () => client.go(address));
     client.dispose();
     try {
+      atAppSettings = true;
       await transport.update?.({ baudRate: appBaud, parity: "none" });
     } catch (e) {
       throw failure("go", `cannot set ${transport.path} back to ${appBaud} 8N1`, e);
@@ -197,6 +199,9 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
   } finally {
     client.dispose();
     if (own) await transport.close().catch(() => undefined);
+    // A port the caller lent goes back at the application's speed and 8N1 whatever happened.
+    else if (!atAppSettings)
+      await transport.update?.({ baudRate: appBaud, parity: "none" }).catch(() => undefined);
   }
 }
 
