@@ -69,6 +69,49 @@ test("with RST/BOOT0 lines, a bootloader that stalls for good is reset into a fr
   assert.equal((result.confirmed as { fw_version: string }).fw_version, "7.0");
 });
 
+test("a write whose ACK is lost after its data landed: the page is erased again and written from its first block, never programmed twice", async (t) => {
+  const emu = await startEmulator(t, { chip: 0x410, mode: "bootloader" });
+  // The third block (0x08000200, in page 0): its final ACK never arrives.
+  emu.mcu.injectFault({ kind: "drop", direction: "to-host", at: 2, command: 0x31, skip: 2 });
+  const steps: string[] = [];
+  const result = await flashStm32({
+    port: emu.port,
+    image: IMAGE,
+    onStep: (s, detail) => steps.push(`${s} ${detail}`),
+  });
+  assert.ok(
+    steps.includes("erase page 0 again (0x08000000): the write at 0x08000200 failed"),
+    steps.join("\n"),
+  );
+  assert.equal(result.verified, true);
+  assert.deepEqual(emu.mcu.memory.flash.subarray(0, IMAGE.length), IMAGE);
+});
+
+test("a write that is ACKed but lands damaged is caught by verify: its page is erased and written again", async (t) => {
+  const emu = await startEmulator(t, { chip: 0x410, mode: "bootloader" });
+  emu.mcu.injectFault({ kind: "bad-write", count: 1, damage: "flip" });
+  const steps: string[] = [];
+  await flashStm32({ port: emu.port, image: IMAGE, onStep: (s, detail) => steps.push(`${s} ${detail}`) });
+  assert.ok(
+    steps.includes("erase page 0 again (0x08000000): 0x08000000 did not read back as written"),
+    steps.join("\n"),
+  );
+  assert.deepEqual(emu.mcu.memory.flash.subarray(0, IMAGE.length), IMAGE);
+});
+
+test("a page that still does not read back after it was erased and written again fails at verify, naming the address", async (t) => {
+  const emu = await startEmulator(t, { chip: 0x413, mode: "bootloader" });
+  // Sector 0 write-protected: its erases and writes are ACKed and do nothing (AN3155).
+  emu.mcu.memory.writeProtected.add(0);
+  const image = makeFirmwareImage({ size: 2000, seed: 5 });
+  await assert.rejects(flashStm32({ port: emu.port, image }), (e: unknown) => {
+    assert.ok(isCcmError(e, "FLASH_FAILED"));
+    assert.deepEqual(e.data, { step: "verify", address: 0x0800_0000 });
+    assert.match(e.message, /step verify: flash at 0x08000000 does not hold what was written/);
+    return true;
+  });
+});
+
 const STEPS: [number, FlashStep][] = [
   [0x00, "get"],
   [0x01, "get-version"],

@@ -16,21 +16,15 @@ import { createTransport } from "../../transports/open.js";
 import type { ByteTransport } from "../../transports/transport.js";
 import { probeSysInfo } from "./confirm.js";
 import { deviceByPid, pagesOf, withFlashSize, type Stm32Device } from "./devices.js";
-import { eraseTimeoutMs, massEraseTimeoutMs, planErase } from "./erase.js";
-import { coveredPages } from "./image-plan.js";
+import { blocksOf, coveredPages } from "./image-plan.js";
+import { erasePages, verifyBlocks, writeBlocks, type FlashProgress, type ProgramContext } from "./program.js";
 import { BootloaderError, Stm32Client } from "./protocol.js";
-import { FlashSession, failure, hex, isClosed, pulseReset, type FlashStep } from "./session.js";
+import { FlashSession, failure, hex, pulseReset, type FlashStep } from "./session.js";
 
 export { coveredPages } from "./image-plan.js";
 export { probeSysInfo } from "./confirm.js";
 export type { FlashStep } from "./session.js";
-
-/** Progress of the long steps: pages for erase, bytes for write and verify. */
-export interface FlashProgress {
-  step: "erase" | "write" | "verify";
-  done: number;
-  total: number;
-}
+export type { FlashProgress } from "./program.js";
 
 export interface FlashOptions {
   /** The host's UART: a transport (opened or not) or a path opened here. */
@@ -78,8 +72,6 @@ export interface FlashResult {
   confirmed?: unknown;
 }
 
-const BLOCK = 256;
-
 /** Flashes `image` at `address`; resolves with what was done, rejects with a CcmError naming the step. */
 export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
   const t0 = performance.now();
@@ -119,6 +111,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     onStep: options.onStep,
   });
   let touched = false;
+  let atAppSettings = false;
   try {
     await session.enter();
 
@@ -143,89 +136,21 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     const part = await measure(session, device);
     const pages = coveredPages(part, address, image.length);
 
-    const eraseName = eraseCommand === 0x44 ? "Extended Erase" : "Erase";
-    const all = pagesOf(part);
-    const plan = planErase(pages, eraseCommand, all.length);
-    step(
-      "erase",
-      plan.mass
-        ? `the whole flash with ${eraseName} (${plan.reason})`
-        : `${pages.length} pages with ${eraseName}`,
-    );
+    const ctx: ProgramContext = {
+      session,
+      eraseCommand,
+      allPages: pagesOf(part),
+      onProgress: options.onProgress,
+      checkAbort,
+    };
     touched = true;
-    let massErase = false;
-    let batches = plan.mass ? undefined : plan.batches;
-    const total = plan.mass ? all.length : pages.length;
-    options.onProgress?.({ step: "erase", done: 0, total });
-    if (plan.mass) {
-      checkAbort("erase");
-      const mass = (): Promise<void> => client.massErase(eraseCommand, massEraseTimeoutMs(all));
-      if (plan.fallback === undefined) {
-        await session.exchange("erase", mass);
-        massErase = true;
-      } else {
-        try {
-          await mass();
-          massErase = true;
-        } catch (e) {
-          if (!(e instanceof BootloaderError) || isClosed(e)) throw failure("erase", "mass erase", e);
-          session.step("erase", `mass erase refused: ${pages.length} pages with ${eraseName}`);
-          await session.recover();
-          batches = plan.fallback;
-        }
-      }
-      if (massErase) options.onProgress?.({ step: "erase", done: total, total });
-    }
-    let erased = 0;
-    for (const batch of batches ?? []) {
-      checkAbort("erase");
-      await session.exchange("erase", () =>
-        client.erase(
-          eraseCommand,
-          batch.map((p) => p.index),
-          eraseTimeoutMs(batch),
-        ),
-      );
-      erased += batch.length;
-      options.onProgress?.({ step: "erase", done: erased, total: pages.length });
-    }
-
+    const erase = await erasePages(ctx, pages);
+    const blocks = blocksOf(pages, address, image);
     step("write", `${image.length} bytes at ${hex(address)}`);
-    for (let off = 0; off < image.length; off += BLOCK) {
-      checkAbort("write");
-      const block = image.subarray(off, off + BLOCK);
-      await session.exchange("write", () => client.writeMemory(address + off, block), address + off);
-      options.onProgress?.({ step: "write", done: Math.min(off + BLOCK, image.length), total: image.length });
-    }
-
+    await writeBlocks(ctx, blocks);
     if (verify) {
       step("verify");
-      for (let off = 0; off < image.length; off += BLOCK) {
-        checkAbort("verify");
-        const want = image.subarray(off, off + BLOCK);
-        const got = await session.exchange(
-          "verify",
-          () => client.readMemory(address + off, want.length),
-          address + off,
-        );
-        if (!got.equals(want)) {
-          let at = 0;
-          while (got[at] === want[at]) at++;
-          throw failure(
-            "verify",
-            `flash at ${hex(address + off + at)} does not hold what was written`,
-            undefined,
-            {
-              address: address + off + at,
-            },
-          );
-        }
-        options.onProgress?.({
-          step: "verify",
-          done: Math.min(off + BLOCK, image.length),
-          total: image.length,
-        });
-      }
+      await verifyBlocks(ctx, blocks);
     }
 
     step("go", hex(address));
@@ -233,6 +158,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     await session.exchange("go", () => client.go(address));
     client.dispose();
     try {
+      atAppSettings = true;
       await transport.update?.({ baudRate: appBaud, parity: "none" });
     } catch (e) {
       throw failure("go", `cannot set ${transport.path} back to ${appBaud} 8N1`, e);
@@ -243,8 +169,8 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
       device: device.name,
       bootloaderVersion: version,
       eraseCommand,
-      pagesErased: massErase ? all.length : pages.length,
-      massErase,
+      pagesErased: erase.erased,
+      massErase: erase.mass,
       bytesWritten: image.length,
       verified: verify,
       durationMs: 0,
@@ -273,6 +199,9 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
   } finally {
     client.dispose();
     if (own) await transport.close().catch(() => undefined);
+    // A port the caller lent goes back at the application's speed and 8N1 whatever happened.
+    else if (!atAppSettings)
+      await transport.update?.({ baudRate: appBaud, parity: "none" }).catch(() => undefined);
   }
 }
 

@@ -1,4 +1,7 @@
-/** Where an image goes in an STM32's flash: the erase units (pages or sectors) it covers. */
+/**
+ * Where an image goes in an STM32's flash: the erase units (pages or sectors) it covers, and the
+ * Write Memory blocks that put it there.
+ */
 import { CcmError } from "../../errors.js";
 import { pagesOf, type FlashPage, type Stm32Device } from "./devices.js";
 import { hex } from "./session.js";
@@ -27,4 +30,22 @@ export function coveredPages(device: Stm32Device, address: number, length: numbe
     );
   }
   return all.filter((p) => p.start + p.size > address && p.start < end);
+}
+
+/** One Write Memory: at most 256 bytes at a 4-aligned address, inside one erase unit. */
+export interface WriteBlock {
+  address: number;
+  data: Buffer;
+  page: FlashPage;
+}
+
+/** `image` at `address` (the start of a page) in blocks of 256 bytes, each with its page. */
+export function blocksOf(pages: readonly FlashPage[], address: number, image: Buffer): WriteBlock[] {
+  const blocks: WriteBlock[] = [];
+  for (let off = 0; off < image.length; off += 256) {
+    const at = address + off;
+    const page = pages.find((p) => p.start <= at && at < p.start + p.size)!;
+    blocks.push({ address: at, data: image.subarray(off, off + 256), page });
+  }
+  return blocks;
 }

@@ -12,10 +12,13 @@ export const NACK = 0x1f;
 export class BootloaderError extends Error {
   override readonly name = "BootloaderError";
   readonly kind: "nack" | "timeout" | "protocol" | "closed";
+  /** Write Memory failed after its data went out: the flash may hold some of it. */
+  readonly dataSent: boolean;
 
-  constructor(kind: BootloaderError["kind"], message: string) {
+  constructor(kind: BootloaderError["kind"], message: string, dataSent = false) {
     super(message);
     this.kind = kind;
+    this.dataSent = dataSent;
   }
 }
 
@@ -161,7 +164,7 @@ export class Stm32Client {
     return this.read(length);
   }
 
-  /** Writes up to 256 bytes (padded with 0xFF to a multiple of 4). */
+  /** Writes up to 256 bytes (padded with 0xFF to a multiple of 4) at a 4-aligned address. */
   async writeMemory(address: number, data: Uint8Array, ackMs = this.timeouts.ackMs): Promise<void> {
     const padded = Buffer.alloc((data.length + 3) & ~3, 0xff);
     padded.set(data);
@@ -172,7 +175,11 @@ export class Stm32Client {
     padded.copy(packet, 1);
     packet[packet.length - 1] = xorOf(packet.subarray(0, packet.length - 1));
     await this.send(packet);
-    await this.ack(ackMs);
+    try {
+      await this.ack(ackMs);
+    } catch (e) {
+      throw e instanceof BootloaderError ? new BootloaderError(e.kind, e.message, true) : e;
+    }
   }
 
   /**
@@ -200,7 +207,11 @@ export class Stm32Client {
     }
     packet[packet.length - 1] = xorOf(packet.subarray(0, packet.length - 1));
     await this.send(packet);
-    await this.ack(ackMs);
+    try {
+      await this.ack(ackMs);
+    } catch (e) {
+      throw e instanceof BootloaderError ? new BootloaderError(e.kind, e.message, true) : e;
+    }
   }
 
   /** Erases the whole flash: Erase (0x43) `FF 00`, Extended Erase (0x44) `FF FF 00`. */

@@ -123,7 +123,7 @@ export class FlashSession {
       try {
         return await run();
       } catch (e) {
-        if (!(e instanceof BootloaderError) || isClosed(e) || attempts > this.retries) {
+        if (!retriable(e) || attempts > this.retries) {
           throw this.gaveUp(step, attempts, e, address);
         }
         try {
@@ -146,7 +146,8 @@ export class FlashSession {
     await this.enter();
   }
 
-  private gaveUp(step: FlashStep, attempts: number, cause: unknown, address?: number): CcmError {
+  /** FLASH_FAILED for `step` after `attempts` tries, the last failing with `cause`. */
+  gaveUp(step: FlashStep, attempts: number, cause: unknown, address?: number): CcmError {
     const where = address === undefined ? "" : ` at ${hex(address)}`;
     const tries = attempts === 1 ? "1 attempt" : `${attempts} attempts`;
     return failure(
@@ -158,7 +159,12 @@ export class FlashSession {
   }
 }
 
-export function isClosed(e: unknown): boolean {
+/** A failure the bootloader may get over: anything but a closed port or a bug. */
+export function retriable(e: unknown): e is BootloaderError {
+  return e instanceof BootloaderError && e.kind !== "closed";
+}
+
+function isClosed(e: unknown): boolean {
   return e instanceof BootloaderError && e.kind === "closed";
 }
 
