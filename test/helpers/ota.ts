@@ -3,7 +3,7 @@
  * bootloader on one socat pty, RST/BOOT0 as `sim` lines), host bundles made as `ccm
  * create-fw-bundle` makes them, and a file server over HTTP or HTTPS.
  */
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type RequestListener } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -12,6 +12,8 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import type { Daemon } from "../../src/daemon/daemon.js";
 import { createBundle } from "../../src/fw/bundle.js";
+import { connectRpc } from "../../src/channels/client/connect.js";
+import { otaUpdate, type OtaOutcome } from "../../src/cli/commands/ota.js";
 import { makeFirmwareImage } from "../../src/sim/stm32/image.js";
 import { startDaemon, until } from "./daemon.js";
 import { tempDir } from "./remote.js";
@@ -123,4 +125,29 @@ export async function serveFiles(
       }),
   );
   return `${tls === undefined ? "http" : "https"}://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/**
+ * What `ccm --port PORT ota ZIP` does, run in this process (for the steps that set a scene: a
+ * spawned CLI costs seconds on a loaded machine); resolves with the final OTA.Status.
+ */
+export async function sendBundle(port: string, zip: string, commitTimeoutS?: number): Promise<OtaOutcome> {
+  const client = await connectRpc(port, { timeoutMs: 10_000, baudRate: 115200 });
+  try {
+    return await otaUpdate(client, await readFile(zip), {
+      chunk: 512,
+      timeoutS: 120,
+      log: () => undefined,
+      ...(commitTimeoutS === undefined ? {} : { commitTimeoutS }),
+    });
+  } finally {
+    await client.close();
+  }
+}
+
+/** Calls a method of `daemon` as a local caller would. */
+export function callOn(daemon: Daemon, method: string, params?: unknown): Promise<unknown> {
+  return Promise.resolve(
+    daemon.registry.get(method)!.handler(params, { channel: "test", frame: { method } }),
+  );
 }

@@ -6,11 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Daemon } from "../../src/daemon/daemon.js";
 import { startAedes } from "../helpers/brokers.js";
 import { runCli } from "../helpers/cli.js";
 import { until } from "../helpers/daemon.js";
-import { otaRig, serveFiles } from "../helpers/ota.js";
+import { callOn, otaRig, serveFiles } from "../helpers/ota.js";
 import { testPki } from "../helpers/tls.js";
 
 test("ccm --port ws://…/rpc ota fw.zip updates the host, as mos ota does over WebSocket", async (t) => {
@@ -43,13 +42,6 @@ test("OTA.Update {url} called over MQTT RPC (mqtt://BROKER/DEVICE_ID) updates th
   const s = JSON.parse(status.stdout) as { state: number; host_fw_version: string };
   assert.deepEqual([s.state, s.host_fw_version], [0, "2.2"]);
 });
-
-/** Calls a method of `daemon` as a local caller would. */
-function callOn(daemon: Daemon, method: string, params?: unknown): Promise<unknown> {
-  return Promise.resolve(
-    daemon.registry.get(method)!.handler(params, { channel: "test", frame: { method } }),
-  );
-}
 
 test("OTA.Update downloads over HTTPS when ota.ssl_ca names the server's CA; without it the download is refused and the host left alone", async (t) => {
   const pki = await testPki(t);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +13,9 @@ import { loadState, saveState, stageSelfUpdate } from "../../src/fw/slots.js";
 import { isCcmError } from "../../src/errors.js";
 import { runCli, spawnCli } from "../helpers/cli.js";
 import { until } from "../helpers/daemon.js";
+import { otaRig } from "../helpers/ota.js";
+import { tempDir } from "../helpers/remote.js";
+import { freePort } from "../helpers/socat.js";
 
 const exec = promisify(execFile);
 const repo = fileURLToPath(new URL("../../", import.meta.url));
@@ -54,19 +58,14 @@ interface Supervised {
   call: (url: string, method: string) => Promise<Record<string, unknown>>;
 }
 
-async function supervise(t: TestContext): Promise<Supervised> {
+/** `ccm supervise` with `startArgs` for its CCM (default: HTTP on a free port each start). */
+async function supervise(
+  t: TestContext,
+  startArgs: string[] = ["--http-listen", "127.0.0.1:0"],
+): Promise<Supervised> {
   const dir = await mkdtemp(join(tmpdir(), "ccm-selfupd-"));
   const dataDir = join(dir, "data");
-  const child = spawnCli([
-    "supervise",
-    "--data-dir",
-    dataDir,
-    "--",
-    "--http-listen",
-    "127.0.0.1:0",
-    "--set",
-    "host.ping_ms=0",
-  ]);
+  const child = spawnCli(["supervise", "--data-dir", dataDir, "--", ...startArgs, "--set", "host.ping_ms=0"]);
   let log = "";
   child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
   t.after(async () => {
@@ -79,12 +78,12 @@ async function supervise(t: TestContext): Promise<Supervised> {
   });
   const url = async (n: number, which: "nth" | "last" = "nth"): Promise<string> => {
     const find = () => [...log.matchAll(/RPC over HTTP and WebSocket on (http:\/\/127\.0\.0\.1:\d+)\/rpc/g)];
-    await until(() => find().length >= n, `CCM start #${n}`, 30_000);
+    await until(() => find().length >= n, `CCM start #${n}`, 90_000);
     const all = find();
     return (which === "last" ? all.at(-1) : all[n - 1])![1]!;
   };
   const waitLog = (re: RegExp, n: number): Promise<void> =>
-    until(() => [...log.matchAll(new RegExp(re, "g"))].length >= n, `${n} × ${re.source} in the log`, 30_000);
+    until(() => [...log.matchAll(new RegExp(re, "g"))].length >= n, `${n} × ${re.source} in the log`, 90_000);
   const call = async (u: string, method: string) =>
     (await (await fetch(`${u}/rpc/${method}`)).json()) as Record<string, unknown>;
   return { dataDir, dir, child, log: () => log, url, waitLog, call };
@@ -183,4 +182,52 @@ test("staging refuses an unsigned bundle when keys are trusted, a bundle without
   // What the supervisor does when it boots a staged update:
   saveState(dataDir, { ...state, active: "a", committed: false, revert: "base" });
   assert.throws(() => stageSelfUpdate(dataDir, good, { commitTimeout: 0 }), /uncommitted update; commit/);
+});
+
+test("a supervised CCM sent a type=ccm bundle by ccm ota comes up on the new version, uncommitted for --commit-timeout, and OTA.Commit keeps it", async (t) => {
+  const http = await freePort();
+  const s = await supervise(t, ["--http-listen", `127.0.0.1:${http}`]);
+  const url = await s.url(1);
+  const good = await ccmBundle(s.dir, "good", "2.0.0");
+  const r = await runCli(["--port", `${url}/rpc`, "ota", "--commit-timeout", "120", good], 120_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "2.0.0\n");
+  assert.match(r.stderr, /done: ccm 2\.0\.0 runs in slot a, uncommitted: OTA\.Commit within 120 s keeps it/);
+  await s.url(2);
+  // The switch left nothing to do again: no host image, no marker, no second staging.
+  for (const f of ["ota/staged.zip", "ota/current.zip", "ota/state.json", "slots/pending.json"])
+    assert.equal(existsSync(join(s.dataDir, f)), false, f);
+  const status = await s.call(url, "OTA.Status");
+  assert.equal(status.state, 0, JSON.stringify(status));
+  const committed = await s.call(url, "OTA.Commit");
+  assert.deepEqual([committed.active_slot, committed.is_committed, committed.version], ["a", true, "2.0.0"]);
+  assert.equal(s.log().match(/CCM update staged/g)?.length, 1, "staged once");
+});
+
+test("a crashing CCM version sent by ccm ota is rolled back to the running one, and ccm ota says why", async (t) => {
+  const http = await freePort();
+  const s = await supervise(t, ["--http-listen", `127.0.0.1:${http}`, "--set", "ota.boot_attempts=2"]);
+  const url = await s.url(1);
+  const crash = await ccmBundle(s.dir, "crash", "3.0.0-broken");
+  const r = await runCli(["--port", `${url}/rpc`, "ota", crash], 120_000);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /the CCM went back from slot a to base: it exited \(exit code 1\) 2 times/);
+  const boot = await s.call(await s.url(2), "OTA.GetBootState");
+  assert.deepEqual([boot.active_slot, boot.is_committed], ["base", true]);
+});
+
+test("a CCM no supervisor runs refuses a type=ccm bundle from ccm ota with a clear error, touching neither its host nor its slots", async (t) => {
+  const dataDir = join(await tempDir(t), "data");
+  const { daemon, emu, port, dir } = await otaRig(t, { dataDir });
+  let bootloader = 0;
+  emu.mcu.on("personality", (p) => {
+    if (p === "bootloader") bootloader++;
+  });
+  const r = await runCli(["--port", port, "ota", await ccmBundle(dir, "good", "2.0.0")], 60_000);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /a CCM update needs the supervisor: this CCM was not started by `ccm supervise`/);
+  assert.equal(bootloader, 0, "the host was not reset into its bootloader");
+  assert.equal(daemon.host.info.sys_info?.fw_version, "1.0");
+  for (const f of ["slots/pending.json", "slots/a", "ota/staged.zip", "ota/incoming.zip", "ota/current.zip"])
+    assert.equal(existsSync(join(dataDir, f)), false, f);
 });
