@@ -36,9 +36,9 @@ for (const major of [1, 2] as const) {
     );
     await until(async () => (await fake.holders()).length === 1, "gpiomon to take the line");
     await fake.setInput("gpiochip0", 17, 0);
-    await until(() => levels.length === 1, "the press, without waiting for a buffer to fill", 3000);
+    await until(() => levels.length === 1, "the press, without waiting for a buffer to fill", 10_000);
     await fake.setInput("gpiochip0", 17, 1);
-    await until(() => levels.length === 2, "the release", 3000);
+    await until(() => levels.length === 2, "the release", 10_000);
     stop();
     assert.deepEqual(levels, [0, 1]);
     await until(async () => (await fake.holders()).length === 0, "gpiomon to exit");

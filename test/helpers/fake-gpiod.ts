@@ -4,7 +4,7 @@
  * 1.x or 2.x tools would behave. Tests press buttons by writing a line's level, and read back every
  * invocation and every level an output was driven to.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,7 +33,12 @@ export interface FakeGpiod {
 /** Installs fake libgpiod tools of `major` version in a temp dir removed after the test. */
 export async function fakeGpiod(t: TestContext, major: 1 | 2): Promise<FakeGpiod> {
   const dir = await mkdtemp(join(tmpdir(), `ccm-gpiod${major}-`));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // A test that fails mid-way leaves its gpiomon / gpioset running: end them, or the file never ends.
+  const children = new Set<ChildProcess>();
+  t.after(async () => {
+    for (const child of children) child.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  });
   const bin = join(dir, "bin");
   await mkdir(bin);
   for (const tool of ["gpioget", "gpioset", "gpiomon"]) {
@@ -48,7 +53,12 @@ export async function fakeGpiod(t: TestContext, major: 1 | 2): Promise<FakeGpiod
     (await readFile(join(dir, file), "utf8").catch(() => "")).split("\n").filter((l) => l !== "");
   return {
     bin,
-    spawner: (file, args) => spawn(join(bin, file), [...args], { stdio: ["ignore", "pipe", "pipe"] }),
+    spawner: (file, args) => {
+      const child = spawn(join(bin, file), [...args], { stdio: ["ignore", "pipe", "pipe"] });
+      children.add(child);
+      child.once("exit", () => children.delete(child));
+      return child;
+    },
     setInput: (chip, offset, level) => writeFile(join(dir, "lines", `${chip}-${offset}`), String(level)),
     calls: async () =>
       (await lines("calls.jsonl")).map((l) => JSON.parse(l) as { tool: string; argv: string[]; pid: number }),
