@@ -43,7 +43,7 @@ export interface MqttBridgeOptions {
 export interface MqttBridgeStats {
   /** QoS 0 handed to the connection, and QoS 1 acknowledged by the broker. */
   published: number;
-  /** QoS 1 accepted while the broker was away (answered "queued"). */
+  /** QoS 1 accepted while the broker was away. */
   queued: number;
   /** QoS 1 dropped from a full outbox, oldest first. */
   dropped_oldest: number;
@@ -95,7 +95,10 @@ export class MqttBridge {
 
   constructor(o: MqttBridgeOptions) {
     this.o = o;
-    this.outbox = new Outbox(join(o.dataDir, "mqtt-outbox.jsonl"), o.queueMax);
+    this.outbox = new Outbox(join(o.dataDir, "mqtt-outbox.jsonl"), o.queueMax, (error) => {
+      if (error === undefined) this.pump();
+      else o.logger.warn(`QoS 1 messages refused: ${error.message}`);
+    });
     this.drops = new DropReport(
       o.logger,
       (n) => `outbox full (${o.queueMax}): dropped the ${n} oldest message(s)`,
@@ -124,11 +127,18 @@ export class MqttBridge {
   }
 
   /**
-   * Publishes for the host. QoS 0: now, or nowhere while the broker is away. QoS 1: on disk first
-   * (resolves once fsynced), then to the broker now ("sent") or after it is back ("queued"); it
-   * stays on disk until its PUBACK.
+   * Publishes for the host. QoS 0: now, or nowhere while the broker is away. QoS 1: on disk first,
+   * then to the broker now ("sent") or after it is back ("queued"); it stays on disk until its
+   * PUBACK. With `answer`, resolves once the message is on disk (a notification, which nobody
+   * answers, need not wait).
    */
-  publish(topic: string, message: unknown, qos: 0 | 1, retain: boolean): PubResult | Promise<PubResult> {
+  publish(
+    topic: string,
+    message: unknown,
+    qos: 0 | 1,
+    retain: boolean,
+    answer = true,
+  ): PubResult | Promise<PubResult> {
     checkTopicName(topic);
     this.o.checkTopic?.(topic, "publish");
     // JSON.stringify gives undefined for a value JSON cannot hold (no message was given).
@@ -153,12 +163,12 @@ export class MqttBridge {
     const pushed = this.outbox.push({ topic, payload, retain });
     this.drops.add(pushed.dropped);
     this.stats.dropped_oldest = this.drops.total;
-    return pushed.durable.then(() => {
-      this.pump();
+    if (!c.connected) this.stats.queued++;
+    const result = (): PubResult => {
       const status = c.connected ? "sent" : "queued";
-      if (status === "queued") this.stats.queued++;
       return pushed.dropped > 0 ? { status, dropped: pushed.dropped } : { status };
-    });
+    };
+    return answer ? pushed.durable.then(result) : result();
   }
 
   /** Hands the broker every message that is on disk and not yet sent, oldest first. */
@@ -220,7 +230,8 @@ export class MqttBridge {
       description:
         "Publishes a message (a string, or JSON sent as text); QoS 1 is kept on disk until the broker has it.",
       params: PubParams,
-      handler: (p) => this.publish(p.topic, p.message, p.qos ?? 0, p.retain ?? false),
+      handler: (p, ctx) =>
+        this.publish(p.topic, p.message, p.qos ?? 0, p.retain ?? false, ctx.frame.id !== undefined),
     });
     registry.register({
       name: "MQTT.Sub",

@@ -49,3 +49,16 @@ test("AWS IoT on port 443 gets ALPN x-amzn-mqtt-ca; the will defaults to offline
     (e) => isCcmError(e, "CONFIG_INVALID") && /mqtt\.ssl_ca: cannot read/.test(e.message),
   );
 });
+
+test("TLS to an IP address sends no SNI name (host names only); the certificate is still checked", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "ccm-mqtt-opt-"));
+  t.after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  writeFileSync(join(dir, "ca.pem"), "-- ca --");
+  const ip = connectOptions(mqttConfig({ server: "127.0.0.1:8883", ssl_ca: join(dir, "ca.pem") }), "d");
+  assert.equal(ip.servername, undefined);
+  assert.equal(ip.rejectUnauthorized, true);
+  const named = connectOptions(mqttConfig({ server: "localhost:8883", ssl_ca: join(dir, "ca.pem") }), "d");
+  assert.equal(named.servername, "localhost");
+});

@@ -3,6 +3,7 @@
  * `x-amzn-mqtt-ca` on port 443 (AWS IoT's MQTT over 443), the last will, credentials.
  */
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import type { IClientOptions } from "mqtt";
 import type { CcmConfig } from "../config/schema.js";
 import { CcmError, errorMessage } from "../errors.js";
@@ -55,7 +56,8 @@ export function connectOptions(c: CcmConfig["mqtt"], clientId: string): IClientO
   const url = new URL(brokerUrl(c));
   if (url.protocol === "mqtts:") {
     o.rejectUnauthorized = true;
-    o.servername = url.hostname;
+    // SNI takes host names only (RFC 6066 §3; Node warns, DEP0123): an address is checked as given.
+    if (isIP(url.hostname) === 0) o.servername = url.hostname;
     // AWS IoT takes MQTT on 443 only with this ALPN protocol name.
     if (url.port === "443") o.ALPNProtocols = ["x-amzn-mqtt-ca"];
   }

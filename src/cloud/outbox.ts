@@ -68,11 +68,16 @@ export class Outbox {
   private file: FileHandle | undefined;
   private mustRewrite = false;
   private closed = false;
+  private readonly onWritten: ((error?: CcmError) => void) | undefined;
 
-  /** Opens (or creates) the queue in `path`, holding at most `max` messages. */
-  constructor(path: string, max: number) {
+  /**
+   * Opens (or creates) the queue in `path`, holding at most `max` messages. `onWritten` is told after
+   * each group commit (with the error when the disk refused it), before the pushers hear of it.
+   */
+  constructor(path: string, max: number, onWritten?: (error?: CcmError) => void) {
     this.path = path;
     this.max = max;
+    this.onWritten = onWritten;
     let text = "";
     try {
       text = readFileSync(path, "utf8");
@@ -223,6 +228,7 @@ export class Outbox {
         else await this.append(lines);
         this.mustRewrite = false;
         this.durableSeq = upTo;
+        this.onWritten?.();
         group?.resolve();
       } catch (e) {
         // Messages that did not reach the disk are not accepted; the file may end in a torn line.
@@ -232,6 +238,7 @@ export class Outbox {
         const error = new CcmError("STORE_FAILED", `cannot write ${this.path}: ${errorMessage(e)}`, {
           cause: e,
         });
+        this.onWritten?.(error);
         group?.reject(error);
       }
     }

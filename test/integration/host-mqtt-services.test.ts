@@ -17,7 +17,9 @@ test("the host's MQTT.Pub reaches mosquitto_sub, and MQTT.Sub brings matching me
   });
   sim.notify("MQTT.Pub", { topic: "ccm/data", message: 12345 });
   await until(() => sub.messages.length === 2, "both messages at mosquitto_sub");
-  assert.deepEqual(sub.messages, ["ccm/data hello", "ccm/data 12345"]);
+  sim.notify("MQTT.Pub", { topic: "ccm/data", message: "as a notification", qos: 1 });
+  await until(() => sub.messages.length === 3, "the QoS 1 notification at mosquitto_sub");
+  assert.deepEqual(sub.messages, ["ccm/data hello", "ccm/data 12345", "ccm/data as a notification"]);
   const info = (await sim.call("Sys.GetInfo", undefined, 3000)) as {
     mqtt: { connected: boolean; outbox: number; stats: { published: number } };
     shadow: { backend: string };

@@ -113,7 +113,7 @@ test("the last will says offline when the CCM dies, and the CCM says online when
     "mqtt.will_topic=ccm/status",
   ]);
   t.after(() => ccm.kill("SIGKILL"));
-  await until(() => status.includes("online"), "online", 15_000);
+  await until(() => status.includes("online"), "online", 30_000);
   const gone = new Promise((r) => ccm.once("exit", r));
   ccm.kill("SIGKILL");
   await gone;
