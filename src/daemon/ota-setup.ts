@@ -210,7 +210,11 @@ export function createHostOta(o: {
     apply: flashParts,
     self: selfUpdater({ dataDir: o.dataDir, boot: o.boot, keys, config: c, logger: o.logger }),
     report: (status) => {
-      o.shadow?.backend.update({ state: { reported: { ota: status } } }).catch((e: unknown) => {
+      const shadow = o.shadow?.backend;
+      if (shadow === undefined) return;
+      // As Shadow.Report does: a backend that can hold reports (AWS mode) keeps this one while offline.
+      const reported = { ota: status };
+      (shadow.report?.(reported) ?? shadow.update({ state: { reported } })).catch((e: unknown) => {
         o.logger.debug(`ota status not reported to the shadow: ${errorMessage(e)}`);
       });
     },

@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import mqtt from "mqtt";
-import { startAedes } from "../helpers/brokers.js";
-import { until } from "../helpers/daemon.js";
+import { startAedes, startBroker } from "../helpers/brokers.js";
+import { startDaemon, until } from "../helpers/daemon.js";
 import { otaRig, sendBundle } from "../helpers/ota.js";
 
 interface ReportedOta {
@@ -58,4 +58,46 @@ test("the shadow's reported ota shows the flash's progress while the host is wri
   const last = seen.at(-1)!;
   assert.deepEqual([last.state_name, last.version, last.progress], ["idle", "2.0", null]);
   assert.match(last.message, /^host runs 2\.0/);
+});
+
+test("in AWS mode, the ota status of an update made while the broker is down reaches the shadow once it is back", async (t) => {
+  const broker = await startBroker(t, "mosquitto");
+  const mqttFast = { enable: true, server: broker.server, reconnect_min_ms: 200, reconnect_max_ms: 1000 };
+  const authority = await startDaemon(
+    t,
+    "",
+    {},
+    { device: { id: "authority" }, mqtt: mqttFast, shadow: { topic_prefix: "$aws/things/thing3/shadow" } },
+  );
+  const { daemon, bundle, port } = await otaRig(t, {
+    more: { device: { id: "device3" }, mqtt: mqttFast, aws: { enable: true, thing_name: "thing3" } },
+  });
+  await until(() => authority.mqtt?.connected === true && daemon.mqtt?.connected === true, "both CCMs up");
+
+  await broker.stop();
+  await until(() => daemon.mqtt?.connected === false, "the device CCM sees the broker gone");
+  const done = await sendBundle(port, await bundle("2.0", { size: 8 * 1024 }));
+  assert.deepEqual([done.state, done.host_fw_version], [0, "2.0"]);
+
+  await broker.restart();
+  const reportedOta = async (): Promise<ReportedOta | undefined> => {
+    // The authority has no shadow for the thing until the first report lands (AWS: 404).
+    const doc = (await authority.shadow?.backend.get().catch(() => undefined)) as
+      { state: { reported?: { ota?: ReportedOta } } } | undefined;
+    return doc?.state.reported?.ota;
+  };
+  let ota: ReportedOta | undefined;
+  const deadline = Date.now() + 25_000;
+  while (Date.now() < deadline) {
+    ota = await reportedOta();
+    if (ota?.state === 0 && ota.version === "2.0") break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(
+    // progress: null in the last report deletes the key, as a null does in a shadow.
+    [ota?.state_name, ota?.version, ota === undefined || "progress" in ota],
+    ["idle", "2.0", false],
+    `the status held while offline, then sent: ${JSON.stringify(ota)}`,
+  );
+  assert.match(ota?.message ?? "", /^host runs 2\.0/);
 });
