@@ -140,6 +140,18 @@ for (const [command, step] of STEPS) {
   });
 }
 
+test("NACKs that arrive 80 ms late during a resync are waited for: one retry is enough after a NACK", async (t) => {
+  const emu = await startEmulator(t, { chip: 0x410, mode: "bootloader" });
+  emu.mcu.injectNacks(1, 0x02);
+  // Every NACK from here on (the storm's and the resync's) is held back 80 ms. Taken for silence, a
+  // late one leaves a 0xFF in the command buffer and the retried Get ID is NACKed again.
+  emu.mcu.injectFault({ kind: "late-nack", count: 10_000, ms: 80 });
+  const result = await flashStm32({ port: emu.port, image: IMAGE, retries: 1 });
+  assert.equal(result.pid, 0x410);
+  assert.deepEqual(emu.mcu.memory.flash.subarray(0, IMAGE.length), IMAGE);
+  assert.equal(emu.mcu.nacksPending, 0);
+});
+
 test("a bootloader that does not answer 0x7F at first is synced on a later try; one that never does fails at sync", async (t) => {
   const emu = await startEmulator(t, { chip: 0x410, mode: "bootloader" });
   emu.mcu.injectFault({ kind: "no-sync", count: 2 });

@@ -186,6 +186,15 @@ async function drain(client: Stm32Client, ms: number): Promise<void> {
 }
 
 /**
+ * How long the line must stay quiet before resync() takes it that every answer to its 0xFF bytes is
+ * in, and how long it waits for the answer to one 0xFF. An answer taken for silence misaligns the
+ * command buffer by a byte (the next command is NACKed), so these are generous: they are only spent
+ * on recovery, and a loaded machine can hold a byte back for tens of milliseconds.
+ */
+const QUIET_MS = 120;
+const ANSWER_MS = 250;
+
+/**
  * Brings a bootloader stuck mid-packet back to command wait with an empty command buffer: bursts of
  * 0xFF complete whatever packet it waits for (Write Memory's up to 258 bytes; a checksum fails or the
  * command FF FF is NACKed). Once it answers and the line is quiet, at most one byte of a command can
@@ -202,11 +211,11 @@ export async function resync(client: Stm32Client): Promise<boolean> {
     answered = await heard(client, 50);
   }
   if (!answered) return false;
-  await drain(client, 30);
+  await drain(client, QUIET_MS);
   for (let i = 0; i < 2; i++) {
     await write(1);
-    if (await heard(client, 50)) break;
+    if (await heard(client, ANSWER_MS)) break;
   }
-  await drain(client, 30);
+  await drain(client, QUIET_MS);
   return true;
 }

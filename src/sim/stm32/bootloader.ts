@@ -136,7 +136,8 @@ export class Stm32Bootloader {
   /** @internal NACK, then command wait. */
   nack(t: number): void {
     this.wire.stats.nacks++;
-    this.reply([NACK], t);
+    const late = takeCounted(this.faults, "late-nack");
+    this.reply([NACK], t + (late?.ms ?? 0));
     this.expectCommand();
   }
 

@@ -39,7 +39,12 @@ export type Stm32Fault =
    */
   | { kind: "bad-write"; count: number; damage?: "lost" | "flip" }
   /** The next `count` 0x7F go unanswered (a bootloader not listening yet, BOOT0 not high). */
-  | { kind: "no-sync"; count: number };
+  | { kind: "no-sync"; count: number }
+  /**
+   * The next `count` NACKs reach the host `ms` late: a loaded machine or a USB adapter holding bytes
+   * back, which a flasher must not mistake for silence.
+   */
+  | { kind: "late-nack"; count: number; ms: number };
 
 /** A fault bound to the exchange of one command: what happens to its bytes. */
 export interface ExchangeFault {
@@ -81,7 +86,7 @@ export function takeExchangeFault(
 }
 
 /** Uses one counted fault of `kind` (bad-write, no-sync); returns it, or undefined when none is left. */
-export function takeCounted<K extends "bad-write" | "no-sync">(
+export function takeCounted<K extends "bad-write" | "no-sync" | "late-nack">(
   plan: Stm32Fault[],
   kind: K,
 ): Extract<Stm32Fault, { kind: K }> | undefined {
