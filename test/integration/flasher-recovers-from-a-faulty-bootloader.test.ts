@@ -140,12 +140,12 @@ for (const [command, step] of STEPS) {
   });
 }
 
-test("NACKs that arrive 80 ms late during a resync are waited for: one retry is enough after a NACK", async (t) => {
+test("NACKs that arrive 60 ms late during a resync are waited for: one retry is enough after a NACK", async (t) => {
   const emu = await startEmulator(t, { chip: 0x410, mode: "bootloader" });
   emu.mcu.injectNacks(1, 0x02);
-  // Every NACK from here on (the storm's and the resync's) is held back 80 ms. Taken for silence, a
+  // Every NACK from here on (the storm's and the resync's) is held back 60 ms. Taken for silence, a
   // late one leaves a 0xFF in the command buffer and the retried Get ID is NACKed again.
-  emu.mcu.injectFault({ kind: "late-nack", count: 10_000, ms: 80 });
+  emu.mcu.injectFault({ kind: "late-nack", count: 10_000, ms: 60 });
   const result = await flashStm32({ port: emu.port, image: IMAGE, retries: 1 });
   assert.equal(result.pid, 0x410);
   assert.deepEqual(emu.mcu.memory.flash.subarray(0, IMAGE.length), IMAGE);
