@@ -7,7 +7,7 @@
  */
 import { execFile } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { read as fsRead } from "node:fs";
+import { readSync, writeSync } from "node:fs";
 import { promisify } from "node:util";
 import {
   autoDetect,
@@ -51,7 +51,6 @@ function openReason(e: unknown): string {
     .replace(/, cannot open .*$/, "");
 }
 
-const readAsync = promisify(fsRead);
 const execFileAsync = promisify(execFile);
 
 /**
@@ -71,6 +70,27 @@ function isRetryable(e: unknown): boolean {
   return code === "EAGAIN" || code === "EWOULDBLOCK" || code === "EINTR";
 }
 
+/** Resolves when the binding's poller sees the fd readable (or writable). */
+function polled(
+  binding: LinuxPortBinding | DarwinPortBinding,
+  event: "readable" | "writable",
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    binding.poller.once(event, (err) => {
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+}
+
+/*
+ * Reads and writes as libuv does for sockets: a non-blocking syscall on the event loop's thread, and a
+ * wait on the binding's poller (epoll) only when the fd has nothing to give or no room. bindings-cpp
+ * sends each read and write through the thread pool (fs.read / fs.write) instead: two thread hand-offs
+ * per turnaround on each end, which is most of a bootloader exchange's latency (docs/performance.md,
+ * flash). The fd is O_NONBLOCK (bindings-cpp opens it so), so neither call can stall the loop.
+ */
+
 /**
  * bindings-cpp's unixRead retries a zero-byte read forever (serialport/bindings-cpp#162), but on Linux a
  * non-blocking tty read returns 0 only once the tty is hung up (USB unplug, pty master closed): the
@@ -78,13 +98,6 @@ function isRetryable(e: unknown): boolean {
  * non-canceled error that makes SerialPortStream close with a DisconnectedError.
  */
 function readUntilHangup(binding: LinuxPortBinding | DarwinPortBinding) {
-  const readable = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      binding.poller.once("readable", (err) => {
-        if (err) reject(err);
-        else resolve();
-      });
-    });
   return async (
     buffer: Buffer,
     offset: number,
@@ -95,16 +108,51 @@ function readUntilHangup(binding: LinuxPortBinding | DarwinPortBinding) {
       if (fd === null) throw new BindingsError("Port is not open", { canceled: true });
       let bytesRead: number;
       try {
-        ({ bytesRead } = await readAsync(fd, buffer, offset, length, null));
+        bytesRead = readSync(fd, buffer, offset, length, null);
       } catch (e) {
         if (!isRetryable(e)) throw e;
         if (binding.fd === null) throw new BindingsError("Port is not open", { canceled: true });
-        await readable();
+        await polled(binding, "readable");
         continue;
       }
       if (bytesRead === 0) throw new Error("the device hung up (end of file)");
       return { buffer, bytesRead };
     }
+  };
+}
+
+/** Errors bindings-cpp's unixWrite marks as a disconnect (so the stream closes rather than retries). */
+function isDisconnect(e: unknown): boolean {
+  const err = e as NodeJS.ErrnoException;
+  return err.code === "EBADF" || err.code === "ENXIO" || err.code === "EIO" || err.errno === -1;
+}
+
+/** bindings-cpp's write (all of `buffer`, waiting for room on EAGAIN), with non-blocking writeSync. */
+function writeAll(binding: LinuxPortBinding | DarwinPortBinding) {
+  const state = binding as unknown as { writeOperation: Promise<void> | null };
+  return (buffer: Buffer): Promise<void> => {
+    if (!binding.isOpen) return Promise.reject(new Error("Port is not open"));
+    const operation = (async () => {
+      let offset = 0;
+      while (offset < buffer.length) {
+        const fd = binding.fd;
+        if (fd === null) throw new Error("Port is not open");
+        try {
+          offset += writeSync(fd, buffer, offset, buffer.length - offset);
+        } catch (e) {
+          if (isRetryable(e)) {
+            await polled(binding, "writable");
+            continue;
+          }
+          if (isDisconnect(e)) (e as { disconnect?: boolean }).disconnect = true;
+          throw e;
+        }
+      }
+      state.writeOperation = null;
+    })();
+    // drain() awaits the write in flight before tcdrain, as bindings-cpp's own write arranges.
+    state.writeOperation = operation;
+    return operation;
   };
 }
 
@@ -283,6 +331,7 @@ export class SerialPortTransport extends EventEmitter<TransportEvents> implement
     const bound = port.port;
     if (bound instanceof LinuxPortBinding || bound instanceof DarwinPortBinding) {
       bound.read = readUntilHangup(bound);
+      bound.write = writeAll(bound);
     }
     port.on("data", (chunk: Buffer) => {
       if (this.#port === port) this.emit("data", chunk);
