@@ -5,8 +5,9 @@
  *         on end B; one call at a time, the next starts when the previous one has resolved.
  *   bare  the baseline: the same bytes without any JSON-RPC. End A writes a line of the same length
  *         as ccm's request frame, end B echoes every line back as it comes, and A waits for the
- *         newline. Both ends use @serialport/stream on @serialport/bindings-cpp, the bindings the
- *         CCM's SerialPortTransport uses.
+ *         newline. Both ends use the CCM's SerialPortTransport (node-serialport with its reads and
+ *         writes done as non-blocking syscalls on the loop's thread, each write followed by a drain
+ *         nobody waits for), the same I/O as ccm's two ends.
  *
  * Both setups run in this one process (each on its own socat pair), so the only difference between
  * them is ccm's stack on both ends: framing, JSON-RPC encode/decode, dispatch, the call's promise and
@@ -14,9 +15,9 @@
  * CCM's stack twice (CCM side and host side), so per hop = half of that. Target: p99 added per hop < 1 ms.
  *
  * The two setups alternate in ROUNDS rounds after a warm-up, all latencies of a setup are pooled.
- * A third setup, "bare echo + drain" (the baseline with a drain after every write, as
- * SerialPortTransport.write does), tells how much of the difference is that drain; BENCH_PTY_DRAIN=0
- * leaves it out.
+ * A third setup, "stock serialport echo" (the baseline on @serialport/stream with bindings-cpp's own
+ * reads and writes, a thread-pool hand-off each), tells what the transport's own I/O saves;
+ * BENCH_PTY_STOCK=0 leaves it out.
  *
  * Environment: BENCH_PTY_CALLS (5000 per setup), BENCH_PTY_ROUNDS (5), BENCH_PTY_MAX_MS (10000 per setup),
  * BENCH_PTY_WARMUP (300 calls per setup), BENCH_CCM=tsx to measure src/ via tsx instead of the shipped build.
@@ -49,6 +50,7 @@ const WATCHDOG_MS = 50_000;
 
 type SerialRpcModule = typeof import("../src/channels/serial-rpc.js");
 type SimModule = typeof import("../src/sim/host-simulator.js");
+type TransportModule = typeof import("../src/transports/serial-port.js");
 
 /** One setup able to make one round trip with call number `i`. */
 interface Setup {
@@ -101,20 +103,47 @@ function requestLike(i: number): Buffer {
   );
 }
 
-/**
- * The baseline: raw lines written on A, echoed by B, awaited on A. With `drain`, every write is
- * followed by a drain (tcdrain), as SerialPortTransport.write does; nothing waits for it.
- */
-async function bareSetup(pair: PtyPair, drain: boolean): Promise<Setup> {
-  const a = await openRaw(pair.a);
-  const b = await openRaw(pair.b);
-  const ignore = (): void => undefined;
-  const write = (port: SerialPortStream, data: Buffer): void => {
+/** One end of an echo setup: bytes in, bytes out, no waiting for the write. */
+interface EchoEnd {
+  onData(listener: (chunk: Buffer) => void): void;
+  write(data: Buffer): void;
+  close(): Promise<void>;
+}
+
+/** node-serialport as it comes: @serialport/stream on bindings-cpp (thread-pool reads and writes). */
+async function stockEnd(path: string): Promise<EchoEnd> {
+  const port = await openRaw(path);
+  return {
+    onData: (listener) => port.on("data", listener),
+    write: (data) => port.write(data),
+    close: () => closeRaw(port),
+  };
+}
+
+/** The CCM's SerialPortTransport; its write's drain is not waited for. */
+async function transportEnd(path: string, root: string | undefined): Promise<EchoEnd> {
+  const { SerialPortTransport } = await importCcm<TransportModule>("transports/serial-port", root);
+  const port = new SerialPortTransport(path, { baudRate: 115200 });
+  await port.open();
+  return {
+    onData: (listener) => port.on("data", listener),
+    write: (data) => {
+      port.write(data).catch(() => undefined);
+    },
+    close: () => port.close(),
+  };
+}
+
+/** The baseline: raw lines written on A, echoed by B, awaited on A. */
+async function bareSetup(pair: PtyPair, stock: boolean, root: string | undefined): Promise<Setup> {
+  const end = (path: string): Promise<EchoEnd> => (stock ? stockEnd(path) : transportEnd(path, root));
+  const a = await end(pair.a);
+  const b = await end(pair.b);
+  const write = (port: EchoEnd, data: Buffer): void => {
     port.write(data);
-    if (drain) port.drain(ignore);
   };
   let held: Buffer[] = [];
-  b.on("data", (chunk: Buffer) => {
+  b.onData((chunk: Buffer) => {
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
@@ -129,7 +158,7 @@ async function bareSetup(pair: PtyPair, drain: boolean): Promise<Setup> {
     }
   });
   let waiter: (() => void) | undefined;
-  a.on("data", (chunk: Buffer) => {
+  a.onData((chunk: Buffer) => {
     if (chunk.includes(0x0a) && waiter !== undefined) {
       const w = waiter;
       waiter = undefined;
@@ -137,7 +166,7 @@ async function bareSetup(pair: PtyPair, drain: boolean): Promise<Setup> {
     }
   });
   return {
-    name: drain ? "bare echo + drain" : "bare echo",
+    name: stock ? "stock serialport echo" : "bare echo",
     roundTrip(i) {
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
@@ -151,8 +180,8 @@ async function bareSetup(pair: PtyPair, drain: boolean): Promise<Setup> {
       });
     },
     async close() {
-      await closeRaw(a);
-      await closeRaw(b);
+      await a.close();
+      await b.close();
     },
   };
 }
@@ -258,14 +287,14 @@ export async function run(): Promise<BenchResult> {
       setups.push(setup);
       return setup;
     };
-    const bare = await open((p) => bareSetup(p, false));
+    const bare = await open((p) => bareSetup(p, false, build.root));
     const ccm = await open((p) => ccmSetup(p, build.root));
-    const withDrain = process.env["BENCH_PTY_DRAIN"] !== "0";
-    const drained = withDrain ? await open((p) => bareSetup(p, true)) : undefined;
+    const withStock = process.env["BENCH_PTY_STOCK"] !== "0";
+    const stock = withStock ? await open((p) => bareSetup(p, true, build.root)) : undefined;
     const measured: [Setup, Samples][] = [
       [bare, new Samples()],
       [ccm, new Samples()],
-      ...(drained === undefined ? [] : [[drained, new Samples()] as [Setup, Samples]]),
+      ...(stock === undefined ? [] : [[stock, new Samples()] as [Setup, Samples]]),
     ];
     const load0 = loadavg()[0]!;
     console.log(
@@ -311,7 +340,7 @@ export async function run(): Promise<BenchResult> {
     );
     if (d !== undefined) {
       console.log(
-        `effect of a drain after every write, as SerialPortTransport does (bare echo + drain − bare echo): p50 ${fmtUs(d.p50 - b.p50)}, p99 ${fmtUs(d.p99 - b.p99)} per round trip`,
+        `what the transport's own I/O saves per round trip (stock serialport echo − bare echo): p50 ${fmtUs(d.p50 - b.p50)}, p99 ${fmtUs(d.p99 - b.p99)}`,
       );
     }
     console.log(
@@ -347,7 +376,7 @@ export async function run(): Promise<BenchResult> {
     ];
     if (d !== undefined) {
       rows.push({
-        metric: "bare echo + drain latency p50 / p99 (information)",
+        metric: "stock serialport echo latency p50 / p99 (information)",
         value: `${fmtUs(d.p50)} / ${fmtUs(d.p99)}`,
       });
     }
