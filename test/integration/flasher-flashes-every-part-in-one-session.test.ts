@@ -9,31 +9,15 @@ import { isCcmError } from "../../src/errors.js";
 import { flashStm32, type FlashProgress } from "../../src/fw/stm32/flasher.js";
 import { parseLineControl } from "../../src/lines/line-control.js";
 import { makeFirmwareImage } from "../../src/sim/stm32/image.js";
-import { startEmulator, type Emulator } from "../helpers/stm32.js";
+import { startEmulator, watchFlash } from "../helpers/stm32.js";
 
 const OLD = makeFirmwareImage({ size: 16 * 1024, version: "1.0", seed: 11 });
-
-/** Records every page the emulated flash erases, and every visit to the bootloader. */
-function watch(emu: Emulator): { erased: number[]; bootloaderVisits: () => number } {
-  const erased: number[] = [];
-  let visits = 0;
-  const memory = emu.mcu.memory;
-  const erasePages = memory.erasePages.bind(memory);
-  memory.erasePages = (pages) => {
-    erased.push(...pages);
-    return erasePages(pages);
-  };
-  emu.mcu.on("personality", (p) => {
-    if (p === "bootloader") visits++;
-  });
-  return { erased, bootloaderVisits: () => visits };
-}
 
 test("an application and a table sharing a 2 KiB page are flashed in one session: each page erased once, both whole, the rest of the shared page erased", async (t) => {
   // STM32F10xxx high density: 2 KiB pages. host_fw ends at 0x08001770 in page 2 (0x08001000–0x080017ff);
   // the table starts at 0x08001780 in the same page and ends in page 3.
   const emu = await startEmulator(t, { chip: 0x414, initialImage: OLD });
-  const seen = watch(emu);
+  const seen = watchFlash(emu);
   const lines = parseLineControl(emu.linesSpec);
   t.after(() => lines.close());
   const app = makeFirmwareImage({ size: 6000, version: "2.0", seed: 20 });
@@ -68,7 +52,7 @@ test("an application and a table sharing a 2 KiB page are flashed in one session
 
 test("overlapping parts are refused before the port is opened: the host never leaves its application", async (t) => {
   const emu = await startEmulator(t, { chip: 0x410, initialImage: OLD });
-  const seen = watch(emu);
+  const seen = watchFlash(emu);
   const lines = parseLineControl(emu.linesSpec);
   t.after(() => lines.close());
   await assert.rejects(
