@@ -4,9 +4,11 @@
  *
  * An image may come in several parts (a bundle made from an Intel HEX with gaps: `host_fw`,
  * `host_fw_1`, …), flashed in one session (reference stm32-ota.md §7 step 1). The lowest part starts
- * a page; a later part may start mid-page at a multiple of 4 (Write Memory writes whole words). Each
- * page any part touches is erased once, whole: bytes of a page that no part holds end up erased
- * (0xFF), as stm32flash leaves the gaps of a .hex.
+ * a page; a later part may start mid-page at a multiple of 4. Each page any part touches is erased
+ * once, whole: bytes of a page that no part holds end up erased (0xFF), as stm32flash leaves the gaps
+ * of a .hex. Blocks are written at 256-aligned addresses, one per 256 bytes of flash, 0xFF where no
+ * part has a byte (§1.6's safe rule: parts that program 8- to 32-byte flash words with ECC never
+ * have a word written twice, even where two parts meet).
  */
 import { CcmError } from "../../errors.js";
 import { pagesOf, type FlashPage, type Stm32Device } from "./devices.js";
@@ -19,7 +21,7 @@ export interface ImagePart {
   data: Uint8Array;
 }
 
-/** One Write Memory: at most 256 bytes at a 4-aligned address, inside one erase unit. */
+/** One Write Memory: at most 256 bytes at a 256-aligned address, inside one erase unit. */
 export interface WriteBlock {
   address: number;
   data: Buffer;
@@ -32,7 +34,7 @@ export interface FlashPlan {
   blocks: WriteBlock[];
   /** The lowest part's address: where Go starts the application unless told otherwise. */
   start: number;
-  /** The parts' bytes together. */
+  /** The parts' bytes together (the blocks add the 0xFF between parts that share 256 bytes). */
   bytes: number;
 }
 
@@ -105,17 +107,33 @@ export function coveredPages(device: Stm32Device, address: number, length: numbe
   return fit(device, address, length, true);
 }
 
-/** `data` at `address` in blocks that end on 256-byte boundaries (so each lies in one page), with their pages. */
-function blocksOf(pages: readonly FlashPage[], address: number, data: Buffer): WriteBlock[] {
-  const blocks: WriteBlock[] = [];
-  const end = address + data.length;
-  for (let at = address; at < end;) {
-    const next = Math.min(end, (Math.floor(at / 256) + 1) * 256);
-    const page = pages.find((p) => p.start <= at && at < p.start + p.size)!;
-    blocks.push({ address: at, data: data.subarray(at - address, next - address), page });
-    at = next;
+/**
+ * The parts (by address, not overlapping) as blocks: one per 256-aligned 256 bytes of flash any part
+ * touches, from its start to the last byte a part has there, 0xFF where no part has one; each in
+ * one of `pages` (pages are multiples of 256 bytes).
+ */
+function blocksOf(pages: readonly FlashPage[], parts: readonly ImagePart[]): WriteBlock[] {
+  const windows = new Map<number, { data: Buffer; used: number }>();
+  for (const part of parts) {
+    const end = part.address + part.data.length;
+    for (let at = part.address; at < end;) {
+      const start = Math.floor(at / 256) * 256;
+      const next = Math.min(end, start + 256);
+      let w = windows.get(start);
+      if (w === undefined) {
+        w = { data: Buffer.alloc(256, 0xff), used: 0 };
+        windows.set(start, w);
+      }
+      w.data.set(part.data.subarray(at - part.address, next - part.address), at - start);
+      w.used = next - start;
+      at = next;
+    }
   }
-  return blocks;
+  return [...windows].map(([address, w]) => ({
+    address,
+    data: w.data.subarray(0, w.used),
+    page: pages.find((p) => p.start <= address && address < p.start + p.size)!,
+  }));
 }
 
 /** Where the parts go, for messages: `0x08000000`, or `host_fw 0x08000000, host_fw_1 0x08001780`. */
@@ -125,22 +143,20 @@ export function placement(parts: readonly ImagePart[]): string {
 
 /**
  * Plans flashing `parts` in one session: the union of the pages they cover (each once, in order) and
- * their blocks in address order. One part is checked as an image always was (same messages); with
+ * the blocks in address order. One part is checked as an image always was (same messages); with
  * several, messages name the part.
  */
 export function planParts(device: Stm32Device, parts: readonly ImagePart[]): FlashPlan {
   const sorted = checkParts(parts);
-  const pages = new Map<number, FlashPage>();
-  const blocks: WriteBlock[] = [];
+  const covered = new Map<number, FlashPage>();
   sorted.forEach((part, i) => {
     const name = sorted.length === 1 ? undefined : part.name;
-    const covered = fit(device, part.address, part.data.length, i === 0, name);
-    for (const p of covered) pages.set(p.index, p);
-    blocks.push(...blocksOf(covered, part.address, Buffer.from(part.data)));
+    for (const p of fit(device, part.address, part.data.length, i === 0, name)) covered.set(p.index, p);
   });
+  const pages = [...covered.values()].sort((a, b) => a.index - b.index);
   return {
-    pages: [...pages.values()].sort((a, b) => a.index - b.index),
-    blocks,
+    pages,
+    blocks: blocksOf(pages, sorted),
     start: sorted[0]!.address,
     bytes: sorted.reduce((n, p) => n + p.data.length, 0),
   };
