@@ -1,7 +1,7 @@
 /**
  * Puts the host-update service together: bundles read with every check (src/fw/bundle.ts, signed
- * by `ota.trusted_keys` when set), STM32 parts flashed through the host's ROM bootloader on the host
- * UART (`host.lines` drives RST/BOOT0), the host's answer awaited, `type=ccm` parts handed to the
+ * by `ota.trusted_keys` when set), the STM32 parts flashed together in one session of the host's ROM
+ * bootloader on the host UART (`host.lines` drives RST/BOOT0), the host's answer awaited, `type=ccm` parts handed to the
  * supervisor as a self-update (refused up front when no supervisor runs this CCM); downloads trust
  * `ota.ssl_ca`; progress reported into the shadow's reported `ota`.
  */
@@ -15,6 +15,7 @@ import { readBundle } from "../fw/bundle.js";
 import { HostOta, type ApplyHooks, type SelfUpdater, type VerifiedImage } from "../fw/host-ota.js";
 import { clearPending, loadState, stageSelfUpdate } from "../fw/slots.js";
 import { flashStm32 } from "../fw/stm32/flasher.js";
+import { checkParts } from "../fw/stm32/image-plan.js";
 import { parseLineControl } from "../lines/line-control.js";
 import type { Logger } from "../log/logger.js";
 import type { MethodRegistry } from "../rpc/registry.js";
@@ -40,7 +41,10 @@ export function trustedKeys(list: string): KeyObject[] {
     });
 }
 
-/** Reads and checks a bundle for this CCM: platform, checksums, signature, parts it can apply. */
+/**
+ * Reads and checks a bundle for this CCM: platform, checksums, signature, parts it can apply, STM32
+ * parts that each have an addr and do not overlap.
+ */
 export function verifyForCcm(zip: Buffer, keys: readonly KeyObject[]): VerifiedImage {
   const b = readBundle(zip, keys.length > 0 ? { trustedKeys: keys } : {});
   const platform = b.manifest.platform.toLowerCase();
@@ -55,9 +59,16 @@ export function verifyForCcm(zip: Buffer, keys: readonly KeyObject[]): VerifiedI
       "BUNDLE_INVALID",
       `nothing to apply: the bundle has no part of type STM32 (the host) or ccm (the CCM itself); it has ${b.parts.map((p) => `${p.name}:${p.type}`).join(", ")}`,
     );
-  for (const p of parts)
-    if (p.type.toUpperCase() === "STM32" && p.addr === undefined)
+  const stm32 = parts.filter((p) => p.type.toUpperCase() === "STM32");
+  for (const p of stm32)
+    if (p.addr === undefined)
       throw new CcmError("BUNDLE_INVALID", `part ${p.name}: an STM32 part needs addr`);
+  try {
+    if (stm32.length > 1)
+      checkParts(stm32.map((p) => ({ name: p.name, address: p.addr ?? 0, data: p.data })));
+  } catch (e) {
+    throw new CcmError("BUNDLE_INVALID", errorMessage(e));
+  }
   const version =
     typeof b.manifest.version === "string" && b.manifest.version !== ""
       ? b.manifest.version
@@ -174,28 +185,28 @@ export function createHostOta(o: {
     if (c.host.port === "") throw new CcmError("OTA_FAILED", "no host port configured (host.port)");
     const lines = parseLineControl(c.host.lines);
     await o.host.stop();
+    // Progress steps read "host_fw write", or "host_fw+host_fw_1 write" for several parts.
+    const names = stm32.map((p) => p.name).join("+");
     try {
-      for (const part of stm32) {
-        o.logger.info(
-          `flashing ${part.name} (${part.data.length} bytes) at 0x${(part.addr ?? 0).toString(16)}`,
-        );
-        await flashStm32({
-          port: c.host.port,
-          baud: c.host.flash_baud,
-          appBaud: c.host.baud,
-          lines,
-          image: part.data,
-          ...(part.addr === undefined ? {} : { address: part.addr }),
-          verify: true,
-          // The flasher erases nothing before this step: a failure before it leaves the host as it was.
-          onStep: (step) => {
-            if (step === "erase") hooks.touched();
-          },
-          onProgress: (p) => {
-            hooks.progress({ step: `${part.name} ${p.step}`, done: p.done, total: p.total });
-          },
-        });
-      }
+      o.logger.info(
+        `flashing ${stm32.map((p) => `${p.name} (${p.data.length} bytes) at 0x${(p.addr ?? 0x0800_0000).toString(16)}`).join(", ")}`,
+      );
+      // All parts in one bootloader session: a page two parts share is erased once.
+      await flashStm32({
+        port: c.host.port,
+        baud: c.host.flash_baud,
+        appBaud: c.host.baud,
+        lines,
+        parts: stm32.map((p) => ({ name: p.name, address: p.addr ?? 0x0800_0000, data: p.data })),
+        verify: true,
+        // The flasher erases nothing before this step: a failure before it leaves the host as it was.
+        onStep: (step) => {
+          if (step === "erase") hooks.touched();
+        },
+        onProgress: (p) => {
+          hooks.progress({ step: `${names} ${p.step}`, done: p.done, total: p.total });
+        },
+      });
     } finally {
       await lines.close();
       o.host.start();

@@ -34,6 +34,28 @@ export async function startEmulator(t: TestContext, options: Stm32McuOptions = {
   return { pair, port: pair.a, mcu, sim, lines, linesSpec: `sim:${lines.address}` };
 }
 
+/** What the emulated part did while a test watched: the pages it erased, and its visits to the bootloader. */
+export interface FlashWatch {
+  erased: number[];
+  bootloaderVisits: () => number;
+}
+
+/** Records every page the emulated flash erases (by page erase) and every start of the bootloader. */
+export function watchFlash(emu: Emulator): FlashWatch {
+  const erased: number[] = [];
+  let visits = 0;
+  const memory = emu.mcu.memory;
+  const erasePages = memory.erasePages.bind(memory);
+  memory.erasePages = (pages) => {
+    erased.push(...pages);
+    return erasePages(pages);
+  };
+  emu.mcu.on("personality", (p) => {
+    if (p === "bootloader") visits++;
+  });
+  return { erased, bootloaderVisits: () => visits };
+}
+
 export interface ToolResult {
   code: number | null;
   stdout: string;

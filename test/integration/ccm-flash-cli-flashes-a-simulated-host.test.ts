@@ -1,10 +1,11 @@
 /**
  * `ccm flash` end to end: `ccm host-sim` (an emulated STM32 running its application) on one end of a
- * pty pair with its RST/BOOT0 served as sim lines, `ccm flash --lines sim:ADDR` on the other.
+ * pty pair with its RST/BOOT0 served as sim lines, `ccm flash --lines sim:ADDR` on the other; and
+ * what host-sim's --nack and --flash-file do to it.
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
@@ -13,10 +14,16 @@ import { makeFirmwareImage } from "../../src/sim/stm32/image.js";
 import { runCli, spawnCli } from "../helpers/cli.js";
 import { ptyPair } from "../helpers/socat.js";
 
-async function hostSim(
-  t: TestContext,
-  args: string[],
-): Promise<{ port: string; lines: string; dir: string }> {
+/** A running `ccm host-sim`: its port, sim lines, a temp dir, what it logged; `stop` ends it (SIGTERM). */
+interface HostSim {
+  port: string;
+  lines: string;
+  dir: string;
+  log: () => string;
+  stop: () => Promise<void>;
+}
+
+async function hostSim(t: TestContext, args: string[]): Promise<HostSim> {
   const pair = await ptyPair(t);
   const dir = await mkdtemp(join(tmpdir(), "ccm-flash-cli-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -28,13 +35,14 @@ async function hostSim(
     "127.0.0.1:0",
     ...args,
   ]);
-  t.after(async () => {
-    if (child.exitCode === null) {
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once("exit", r));
       child.kill("SIGTERM");
       await exited;
     }
-  });
+  };
+  t.after(stop);
   let err = "";
   const lines = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -49,7 +57,7 @@ async function hostSim(
       }
     });
   });
-  return { port: pair.a, lines, dir };
+  return { port: pair.a, lines, dir, log: () => err, stop };
 }
 
 test("ccm flash resets the simulated host into its bootloader, flashes, verifies, and the host then reports the new fw_version", async (t) => {
@@ -120,4 +128,47 @@ test("ccm flash takes a fw bundle: its STM32 part goes to the part's addr; a cor
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /flashed 5000 bytes of .*fw\.zip \(part host_fw\) at 0x8000000/);
   assert.match(r.stdout, /fw_version "4\.2"/);
+});
+
+test("ccm host-sim --nack 5 NACKs the bootloader's next five commands: ccm flash --retries 1 fails naming step get, then ccm flash rides out the rest of the storm", async (t) => {
+  const sim = await hostSim(t, ["--no-pacing", "--fw-version", "1.0", "--nack", "5"]);
+  const fw = join(sim.dir, "fw.bin");
+  await writeFile(fw, makeFirmwareImage({ size: 3000, version: "5.1", seed: 51 }));
+  const flash = (...args: string[]) =>
+    runCli(["flash", "--port", sim.port, "--lines", `sim:${sim.lines}`, ...args, fw], 30_000);
+
+  const failed = await flash("--retries", "1");
+  assert.equal(failed.code, 3, failed.stderr);
+  assert.match(failed.stderr, /ccm: flashing failed at step get: no success after 2 attempts: .*NACK/);
+  // Nothing was erased: the host was reset back into its application.
+  const info = await runCli(["--port", sim.port, "call", "Sys.Info"]);
+  assert.equal(info.code, 0, info.stderr);
+  assert.equal((JSON.parse(info.stdout) as { fw_version: string }).fw_version, "1.0");
+
+  // Three NACKs are left: within the default 5 retries.
+  const r = await flash();
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /flashed 3000 bytes .* verified; the host answers, fw_version "5\.1"/);
+});
+
+test("ccm host-sim --flash-file keeps the flash across runs: what ccm flash wrote is in the file, and a new host-sim on it runs that image", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "ccm-flash-file-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, "flash.bin");
+  const sim = await hostSim(t, ["--no-pacing", "--fw-version", "1.0", "--flash-file", file]);
+  const image = makeFirmwareImage({ size: 5000, version: "2.2", seed: 22 });
+  const fw = join(sim.dir, "fw.bin");
+  await writeFile(fw, image);
+  const r = await runCli(["flash", "--port", sim.port, "--lines", `sim:${sim.lines}`, fw], 30_000);
+  assert.equal(r.code, 0, r.stderr);
+  await sim.stop();
+  const saved = await readFile(file);
+  assert.equal(saved.length, 128 * 1024, "the whole flash of the 0x410");
+  assert.deepEqual(saved.subarray(0, image.length), image);
+
+  const again = await hostSim(t, ["--no-pacing", "--fw-version", "1.0", "--flash-file", file]);
+  assert.match(again.log(), /running on .*STM32F10xxx Medium-density, app, fw 2\.2\)/);
+  const info = await runCli(["--port", again.port, "call", "Sys.Info"]);
+  assert.equal(info.code, 0, info.stderr);
+  assert.equal((JSON.parse(info.stdout) as { fw_version: string }).fw_version, "2.2");
 });

@@ -1,4 +1,7 @@
-/** `ccm flash FIRMWARE.BIN`: flashes an STM32 host through its ROM bootloader (AN3155). */
+/**
+ * `ccm flash FIRMWARE.BIN|fw.zip`: flashes an STM32 host through its ROM bootloader (AN3155); every
+ * STM32 part of a bundle in one session (docs/stm32-flashing.md).
+ */
 import type { Command } from "@commander-js/extra-typings";
 import { CcmError } from "../../errors.js";
 import { loadFirmware } from "../../fw/firmware-file.js";
@@ -23,14 +26,18 @@ export function addFlashCommand(program: Command): void {
     .description(
       "flash an STM32 host on --port through its ROM bootloader: reset into it with RST/BOOT0, erase, write, verify, start",
     )
-    .argument("<firmware>", "raw image (FIRMWARE.BIN) to flash")
+    .argument(
+      "<firmware>",
+      "raw image (FIRMWARE.BIN, at --addr) or firmware bundle (fw.zip: every STM32 part at its addr, in one session)",
+    )
     .option("--baud <n>", "bootloader speed, 8E1 (default: --baud-rate)")
     .option(
       "--lines <spec>",
       "how RST/BOOT0 are driven: none (already in the bootloader), dtr-rts, rts-dtr, gpiod:CHIP:RST,BOOT0 or sim:ADDR; :inv-rst / :inv-boot0 invert",
       "none",
     )
-    .option("--addr <address>", "flash address of the image", "0x8000000")
+    .option("--addr <address>", "flash address of a raw image (a bundle's parts carry theirs)", "0x8000000")
+    .option("--force", "flash a bundle whose platform is not ccm_host or stm32")
     .option("--no-verify", "skip reading every block back")
     .option("--no-confirm", "do not wait for the host to answer Sys.Info after the flash")
     .option("--retries <n>", "retries of a NACKed or unanswered command", "5")
@@ -46,14 +53,17 @@ export function addFlashCommand(program: Command): void {
       let fw;
       try {
         lines = parseLineControl(opts.lines);
-        fw = await loadFirmware(firmware);
+        fw = await loadFirmware(firmware, { force: opts.force === true });
       } catch (e) {
         throw callFailure(e);
       }
-      const address =
-        cmd.getOptionValueSource("addr") === "default" && fw.address !== undefined
-          ? fw.address
-          : parseAddress(opts.addr);
+      if (fw.bundle && cmd.getOptionValueSource("addr") !== "default")
+        throw new CliError(
+          `--addr is for a raw image: the parts of ${firmware} carry their addr`,
+          EXIT.usage,
+        );
+      const addr = parseAddress(opts.addr);
+      const parts = fw.parts.map((p) => ({ name: p.name, address: p.address ?? addr, data: p.data }));
       const bar = new ProgressBar(process.stderr);
       const controller = new AbortController();
       const abort = (): void => {
@@ -66,8 +76,7 @@ export function addFlashCommand(program: Command): void {
           baud,
           appBaud,
           lines,
-          image: fw.image,
-          address,
+          parts,
           verify: opts.verify,
           retries,
           confirm: opts.confirm,
@@ -91,7 +100,7 @@ export function addFlashCommand(program: Command): void {
           const answered =
             info === undefined ? "" : `; the host answers, fw_version ${JSON.stringify(info.fw_version)}`;
           process.stdout.write(
-            `flashed ${result.bytesWritten} bytes of ${fw.source} at 0x${address.toString(16)} to ${result.device} ` +
+            `flashed ${result.bytesWritten} bytes of ${fw.source} at ${parts.map((p) => `0x${p.address.toString(16)}`).join(", ")} to ${result.device} ` +
               `in ${(result.durationMs / 1000).toFixed(1)} s${result.verified ? ", verified" : ""}${answered}\n`,
           );
         }

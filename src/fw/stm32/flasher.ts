@@ -4,29 +4,40 @@
  * pages the image covers (Erase or Extended Erase, whichever Get lists; the whole flash when Erase
  * cannot number a page: erase.ts), write 256-byte blocks, verify by reading back, BOOT0 low and Go,
  * then give the port back at the host's speed and 8N1 and (optionally) wait for the application to
- * answer Sys.Info.
+ * answer Sys.Info. An image in several parts is flashed in the same one session (image-plan.ts).
  *
  * Every failure is a CcmError FLASH_FAILED (or BAD_ARGUMENT for an image that cannot fit) whose
  * `data.step` names the step; a NACKed or unanswered block is retried, after a resync when the
  * bootloader went quiet.
  */
-import { CcmError, errorMessage } from "../../errors.js";
+import { errorMessage } from "../../errors.js";
 import { NoLines, type LineControl } from "../../lines/line-control.js";
 import { createTransport } from "../../transports/open.js";
 import type { ByteTransport } from "../../transports/transport.js";
 import { probeSysInfo } from "./confirm.js";
 import { deviceByPid, pagesOf, withFlashSize, type Stm32Device } from "./devices.js";
-import { blocksOf, coveredPages } from "./image-plan.js";
+import { checkParts, placement, planParts, type ImagePart } from "./image-plan.js";
 import { erasePages, verifyBlocks, writeBlocks, type FlashProgress, type ProgramContext } from "./program.js";
 import { BootloaderError, Stm32Client } from "./protocol.js";
 import { FlashSession, failure, hex, pulseReset, type FlashStep } from "./session.js";
 
 export { coveredPages } from "./image-plan.js";
+export type { ImagePart } from "./image-plan.js";
 export { probeSysInfo } from "./confirm.js";
 export type { FlashStep } from "./session.js";
 export type { FlashProgress } from "./program.js";
 
-export interface FlashOptions {
+/** What to flash: one image at `address`, or `parts`, each at its own address (one session for all). */
+export type FlashImage =
+  | {
+      image: Uint8Array;
+      /** Where the image goes (default 0x0800_0000); must be the start of a flash page. */
+      address?: number;
+      parts?: never;
+    }
+  | { parts: readonly ImagePart[]; image?: never; address?: never };
+
+export type FlashOptions = FlashImage & {
   /** The host's UART: a transport (opened or not) or a path opened here. */
   port: ByteTransport | string;
   /** Bootloader speed (default 115200; AN3155 tests up to 115200). */
@@ -35,9 +46,8 @@ export interface FlashOptions {
   appBaud?: number;
   /** RST/BOOT0; default none (the target is already in its bootloader). */
   lines?: LineControl;
-  image: Uint8Array;
-  /** Where the image goes (default 0x0800_0000); must be the start of a flash page. */
-  address?: number;
+  /** Where Go starts the application (default: the image's, or the lowest part's, address). */
+  goAddress?: number;
   /** Read every block back and compare (default true). */
   verify?: boolean;
   /** Retries of a NACKed or unanswered command (default 5). */
@@ -55,7 +65,7 @@ export interface FlashOptions {
   confirmTimeoutMs?: number;
   /** ms from NRST release to the first 0x7F (default 100; AN2606 start-up is ≤ 54 ms). */
   bootDelayMs?: number;
-}
+};
 
 export interface FlashResult {
   pid: number;
@@ -65,21 +75,26 @@ export interface FlashResult {
   pagesErased: number;
   /** The whole flash was erased at once (Erase 0x43 cannot number a page the image covers). */
   massErase: boolean;
+  /** The bytes of the image (all its parts). */
   bytesWritten: number;
+  /** How many parts were flashed (1 for an image). */
+  parts: number;
   verified: boolean;
   durationMs: number;
   /** What `confirm` returned (Sys.Info's result). */
   confirmed?: unknown;
 }
 
-/** Flashes `image` at `address`; resolves with what was done, rejects with a CcmError naming the step. */
+/** Flashes `image` at `address` (or `parts`); resolves with what was done, rejects with a CcmError naming the step. */
 export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
   const t0 = performance.now();
   const baud = options.baud ?? 115200;
   const appBaud = options.appBaud ?? baud;
   const lines: LineControl = options.lines ?? new NoLines();
-  const address = options.address ?? 0x0800_0000;
-  const image = Buffer.from(options.image);
+  // Empty or overlapping parts are refused before the port is opened.
+  const parts = checkParts(
+    options.parts ?? [{ name: "image", address: options.address ?? 0x0800_0000, data: options.image }],
+  );
   const retries = options.retries ?? 5;
   const verify = options.verify ?? true;
   const step = (s: FlashStep, detail = ""): void => {
@@ -88,9 +103,6 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
   const checkAbort = (s: FlashStep): void => {
     if (options.signal?.aborted === true) throw failure(s, "aborted", undefined, { aborted: true });
   };
-  if (image.length === 0)
-    throw new CcmError("BAD_ARGUMENT", "the firmware image is empty", { data: { step: "check" } });
-
   step("open", typeof options.port === "string" ? options.port : options.port.path);
   const own = typeof options.port === "string";
   const transport =
@@ -133,29 +145,29 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     step("get-id", `${device.name} (0x${pid.toString(16)}), bootloader v${version >> 4}.${version & 15}`);
 
     step("check");
-    const part = await measure(session, device);
-    const pages = coveredPages(part, address, image.length);
+    const sized = await measure(session, device);
+    const plan = planParts(sized, parts);
 
     const ctx: ProgramContext = {
       session,
       eraseCommand,
-      allPages: pagesOf(part),
+      allPages: pagesOf(sized),
       onProgress: options.onProgress,
       checkAbort,
     };
     touched = true;
-    const erase = await erasePages(ctx, pages);
-    const blocks = blocksOf(pages, address, image);
-    step("write", `${image.length} bytes at ${hex(address)}`);
-    await writeBlocks(ctx, blocks);
+    const erase = await erasePages(ctx, plan.pages);
+    step("write", `${plan.bytes} bytes at ${placement(parts)}`);
+    await writeBlocks(ctx, plan.blocks);
     if (verify) {
       step("verify");
-      await verifyBlocks(ctx, blocks);
+      await verifyBlocks(ctx, plan.blocks);
     }
 
-    step("go", hex(address));
+    const go = options.goAddress ?? plan.start;
+    step("go", hex(go));
     await lines.setBoot0(false);
-    await session.exchange("go", () => client.go(address));
+    await session.exchange("go", () => client.go(go));
     client.dispose();
     try {
       atAppSettings = true;
@@ -171,7 +183,8 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
       eraseCommand,
       pagesErased: erase.erased,
       massErase: erase.mass,
-      bytesWritten: image.length,
+      bytesWritten: plan.bytes,
+      parts: parts.length,
       verified: verify,
       durationMs: 0,
     };
