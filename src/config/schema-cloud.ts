@@ -30,7 +30,7 @@ export const MqttSection = section(
     max_message: int(65536, "Largest message the host may publish with MQTT.Pub, in bytes.", 1, 268_435_455),
     queue_max: int(
       1000,
-      "Most QoS 1 messages kept on disk while the broker is unreachable; when full, the oldest are dropped.",
+      "Most QoS 1 messages kept on disk until the broker acknowledges them (PUBACK); when full, the oldest are dropped and that is reported: in the MQTT.Pub answer (`dropped`), Sys.GetInfo `mqtt.stats.dropped_oldest` and the log.",
       1,
       10_000_000,
     ),

@@ -68,7 +68,7 @@ export const ConfigSchema = Type.Object(
         ),
         inbox_max: int(
           256,
-          "Most notifications (MQTT.Message, Shadow.Delta) held for the host while its link is down; the oldest go first.",
+          "Most notifications for the host (MQTT.Message, Shadow.Delta) held while it is not answering on its UART or the UART is backlogged (over 32 KiB still to send); when full, the oldest go first, counted in Sys.GetInfo `inbox.dropped` and logged.",
           1,
           1_000_000,
         ),

@@ -43,6 +43,11 @@ export interface NetworkBackend {
   station(): StationStatus;
   /** Joins `ssid` as a station; resolves once connected, rejects with NETWORK_FAILED. */
   join(ssid: string, pass: string): Promise<void>;
+  /**
+   * Forgets the station network the CCM joined (the OS's saved profile for it), so the OS does not
+   * join it again on its own; nothing to forget is no error. Rejects with NETWORK_FAILED.
+   */
+  forget(): Promise<void>;
   startAp(ap: AccessPoint): Promise<void>;
   stopAp(): Promise<void>;
   scan(): Promise<ScanResult[]>;
@@ -58,6 +63,10 @@ export class NoNetworkBackend implements NetworkBackend {
   }
 
   join(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  forget(): Promise<void> {
     return Promise.resolve();
   }
 

@@ -14,10 +14,14 @@ function recorder(answer: (args: readonly string[]) => Partial<CommandResult> = 
   return { calls, run };
 }
 
-test("joining a network is one nmcli device wifi connect with the password and the interface", async () => {
-  const r = recorder();
+test("joining a network replaces the ccm-sta profile: delete it, then nmcli device wifi connect with the password, the interface and the name ccm-sta", async () => {
+  // The first delete finds no profile: nmcli's exit status 10, which the join ignores.
+  const r = recorder((args) =>
+    args[1] === "delete" ? { code: 10, stderr: "Error: unknown connection 'ccm-sta'.\n" } : {},
+  );
   await new NmcliBackend(r.run, "wlan0").join("Home Net", "p@ss word");
   assert.deepEqual(r.calls, [
+    ["nmcli", "connection", "delete", "ccm-sta"],
     [
       "nmcli",
       "--wait",
@@ -30,11 +34,35 @@ test("joining a network is one nmcli device wifi connect with the password and t
       "p@ss word",
       "ifname",
       "wlan0",
+      "name",
+      "ccm-sta",
     ],
   ]);
   const open = recorder();
   await new NmcliBackend(open.run).join("Cafe", "");
-  assert.deepEqual(open.calls, [["nmcli", "--wait", "45", "device", "wifi", "connect", "Cafe"]]);
+  assert.deepEqual(open.calls, [
+    ["nmcli", "connection", "delete", "ccm-sta"],
+    ["nmcli", "--wait", "45", "device", "wifi", "connect", "Cafe", "name", "ccm-sta"],
+  ]);
+});
+
+test("forgetting the station deletes the ccm-sta profile; no such profile is no error, any other failure is NETWORK_FAILED", async () => {
+  const r = recorder();
+  const nm = new NmcliBackend(r.run, "wlan0");
+  await nm.join("Home", "secret99");
+  assert.equal(nm.station().status, "connected");
+  await nm.forget();
+  assert.deepEqual(r.calls.at(-1), ["nmcli", "connection", "delete", "ccm-sta"]);
+  assert.deepEqual(nm.station(), { status: "disconnected", ssid: "" });
+  const none = recorder(() => ({ code: 10, stderr: "Error: unknown connection 'ccm-sta'.\n" }));
+  await new NmcliBackend(none.run).forget();
+  const denied = recorder(() => ({ code: 1, stderr: "Error: Insufficient privileges.\n" }));
+  await assert.rejects(
+    new NmcliBackend(denied.run).forget(),
+    (e) =>
+      isCcmError(e, "NETWORK_FAILED") &&
+      e.message === "nmcli could not forget ccm-sta: Insufficient privileges.",
+  );
 });
 
 test("the access point is a fresh ccm-ap profile in AP mode sharing 192.168.4.1/24, then brought up; closing it brings it down", async () => {
@@ -130,22 +158,31 @@ test("an nmcli failure is NETWORK_FAILED carrying nmcli's own words", async () =
 });
 
 test("station() reports the last join: connecting while nmcli runs, then connected, or failed with nmcli's reason", async () => {
-  let finish: (r: Partial<CommandResult>) => void = () => undefined;
-  const run: CommandRunner = () =>
+  // The profile delete before each join answers at once; the connect waits for the test.
+  let connecting: ((r: Partial<CommandResult>) => void) | undefined;
+  const run: CommandRunner = (_file, args) =>
     new Promise((resolve) => {
-      finish = (r) => {
+      const answer = (r: Partial<CommandResult>): void => {
         resolve({ code: 0, stdout: "", stderr: "", ...r });
       };
+      if (args.includes("connect")) connecting = answer;
+      else answer({});
     });
+  const finish = async (r: Partial<CommandResult>): Promise<void> => {
+    while (connecting === undefined) await new Promise((resolve) => setImmediate(resolve));
+    const answer = connecting;
+    connecting = undefined;
+    answer(r);
+  };
   const nm = new NmcliBackend(run);
   assert.deepEqual(nm.station(), { status: "disconnected", ssid: "" });
   const joining = nm.join("Home", "secret99");
   assert.deepEqual(nm.station(), { status: "connecting", ssid: "Home" });
-  finish({});
+  await finish({});
   await joining;
   assert.deepEqual(nm.station(), { status: "connected", ssid: "Home" });
   const failing = nm.join("Away", "wrong");
-  finish({ code: 4, stderr: "Error: Connection activation failed: Secrets were required.\n" });
+  await finish({ code: 4, stderr: "Error: Connection activation failed: Secrets were required.\n" });
   await assert.rejects(failing);
   assert.deepEqual(nm.station(), {
     status: "failed",

@@ -1,9 +1,22 @@
-/** The NetworkManager backend: every action is one `nmcli` command (argv asserted in tests). */
+/** The NetworkManager backend: each action is one or two `nmcli` commands (argv asserted in tests). */
 import { CcmError, errorMessage } from "../errors.js";
-import type { AccessPoint, CommandRunner, NetworkBackend, ScanResult, StationStatus } from "./network.js";
+import type {
+  AccessPoint,
+  CommandResult,
+  CommandRunner,
+  NetworkBackend,
+  ScanResult,
+  StationStatus,
+} from "./network.js";
 
 /** Name of the NetworkManager connection profile the CCM's access point uses. */
 export const AP_CONNECTION = "ccm-ap";
+
+/** Name of the NetworkManager connection profile a join creates (the one factory reset deletes). */
+export const STA_CONNECTION = "ccm-sta";
+
+/** nmcli's exit status for a connection, device or access point that does not exist. */
+const NMCLI_NOT_FOUND = 10;
 
 /** Drives Wi-Fi through `nmcli`. */
 export class NmcliBackend implements NetworkBackend {
@@ -23,7 +36,11 @@ export class NmcliBackend implements NetworkBackend {
     return { ...this.sta };
   }
 
-  /** `nmcli --wait 45 device wifi connect SSID [password PASS] [ifname IF]`. */
+  /**
+   * Deletes the `ccm-sta` profile, then `nmcli --wait 45 device wifi connect SSID [password PASS]
+   * [ifname IF] name ccm-sta`: one profile, always the configured network (nmcli would otherwise
+   * activate an existing `ccm-sta` for another network, or add a second one of that name).
+   */
   async join(ssid: string, pass: string): Promise<void> {
     this.sta = { status: "connecting", ssid };
     try {
@@ -36,6 +53,7 @@ export class NmcliBackend implements NetworkBackend {
   }
 
   private async join1(ssid: string, pass: string): Promise<void> {
+    await this.run("nmcli", ["connection", "delete", STA_CONNECTION]);
     await this.nmcli(
       [
         "--wait",
@@ -46,9 +64,18 @@ export class NmcliBackend implements NetworkBackend {
         ssid,
         ...(pass === "" ? [] : ["password", pass]),
         ...this.iface(),
+        "name",
+        STA_CONNECTION,
       ],
       `join ${ssid}`,
     );
+  }
+
+  /** `nmcli connection delete ccm-sta` (disconnecting it if up); no such profile is no error. */
+  async forget(): Promise<void> {
+    const r = await this.run("nmcli", ["connection", "delete", STA_CONNECTION]);
+    if (r.code !== 0 && r.code !== NMCLI_NOT_FOUND) throw failure(r, `forget ${STA_CONNECTION}`);
+    this.sta = { status: "disconnected", ssid: "" };
   }
 
   /** Replaces the `ccm-ap` profile with an AP on `ap.ip`/24 (NetworkManager serves DHCP) and brings it up. */
@@ -120,12 +147,15 @@ export class NmcliBackend implements NetworkBackend {
 
   private async nmcli(args: string[], what: string): Promise<string> {
     const r = await this.run("nmcli", args);
-    if (r.code !== 0) {
-      const why = (r.stderr.trim() || r.stdout.trim() || `exit code ${r.code}`).replace(/^Error: /, "");
-      throw new CcmError("NETWORK_FAILED", `nmcli could not ${what}: ${why}`);
-    }
+    if (r.code !== 0) throw failure(r, what);
     return r.stdout;
   }
+}
+
+/** NETWORK_FAILED carrying nmcli's own words. */
+function failure(r: CommandResult, what: string): CcmError {
+  const why = (r.stderr.trim() || r.stdout.trim() || `exit code ${r.code}`).replace(/^Error: /, "");
+  return new CcmError("NETWORK_FAILED", `nmcli could not ${what}: ${why}`);
 }
 
 /** Parses `nmcli --terse --escape yes` scan lines (`:` separated, `\:` escaped) into Wifi.Scan entries. */

@@ -25,6 +25,10 @@ class FakeNetwork implements NetworkBackend {
       ? Promise.reject(new CcmError("NETWORK_FAILED", "no such network"))
       : Promise.resolve();
   }
+  forget(): Promise<void> {
+    this.calls.push("forget");
+    return Promise.resolve();
+  }
   startAp(ap: AccessPoint): Promise<void> {
     this.calls.push(`ap up ${ap.ssid} ${ap.ip}`);
     return Promise.resolve();
@@ -79,12 +83,12 @@ test("the access point is named from the device id", () => {
   assert.equal(apName("MyCCM", "ccm_a1b2c3"), "MyCCM");
 });
 
-test("an unprovisioned CCM opens its access point and blinks the LED slowly", async (t) => {
+test("an unprovisioned CCM forgets any network it joined before, opens its access point and blinks the LED slowly", async (t) => {
   const { network, svc, clock, line } = await rig(t);
   svc.start();
   await settle();
   assert.equal(svc.state, 0);
-  assert.deepEqual(network.calls, ["ap up CCM-a1b2c3 192.168.4.1"]);
+  assert.deepEqual(network.calls, ["forget", "ap up CCM-a1b2c3 192.168.4.1"]);
   line.levels = [];
   clock.advance(2000);
   assert.deepEqual(line.levels, [0, 1, 0, 1]);
@@ -96,13 +100,17 @@ test("Wi-Fi set and saved: the CCM joins, closes the access point, lights the LE
   await settle();
   store.set({ wifi: { sta: { enable: true, ssid: "Home", pass: "pw" } } });
   await settle();
-  assert.deepEqual(network.calls, ["ap up CCM-a1b2c3 192.168.4.1"], "nothing happens before the save");
+  assert.deepEqual(
+    network.calls,
+    ["forget", "ap up CCM-a1b2c3 192.168.4.1"],
+    "nothing happens before the save",
+  );
   store.save();
   await settle();
-  assert.equal(network.calls.length, 1, "a save is acted on once it has settled");
+  assert.equal(network.calls.length, 2, "a save is acted on once it has settled");
   clock.advance(500);
   await settle();
-  assert.deepEqual(network.calls.slice(1), ["ap down", "join Home pw"]);
+  assert.deepEqual(network.calls.slice(2), ["ap down", "join Home pw"]);
   assert.equal(svc.state, 2);
   assert.equal(line.levels.at(-1), 1);
   const saved = JSON.parse(await readFile(join(dataDir, "config.json"), "utf8")) as {
@@ -170,5 +178,25 @@ test("with wifi.ap.enable false an unprovisioned CCM opens no access point", asy
   svc.start();
   await settle();
   assert.equal(svc.state, 0);
-  assert.deepEqual(network.calls, []);
+  assert.deepEqual(network.calls, ["forget"]);
+});
+
+test("after a factory reset the CCM forgets the network it joined, then reopens its access point", async (t) => {
+  const { network, svc, store, clock } = await rig(t);
+  store.set({ wifi: { sta: { enable: true, ssid: "Home", pass: "pw" } } });
+  store.save();
+  svc.start();
+  await settle();
+  assert.deepEqual(network.calls, ["join Home pw"]);
+  assert.equal(svc.state, 2);
+  store.factoryReset();
+  clock.advance(500);
+  await settle();
+  assert.deepEqual(network.calls.slice(1), ["forget", "ap up CCM-a1b2c3 192.168.4.1"]);
+  assert.deepEqual([svc.state, svc.apOpen], [0, true]);
+  store.set({ debug: { level: 3 } });
+  store.save();
+  clock.advance(500);
+  await settle();
+  assert.deepEqual(network.calls.slice(3), [], "forgotten once: later saves while unprovisioned run nothing");
 });

@@ -1,6 +1,6 @@
 /**
  * The provisioning state machine (CCM guide §10–11, mongoose-os-libs/provision):
- * 0 unprovisioned → access point `CCM-xxxxxx` open; 1 station configured, joining; 2 network up,
+ * 0 unprovisioned → the network joined before forgotten, access point `CCM-xxxxxx` open; 1 station configured, joining; 2 network up,
  * access point closed; 3 cloud connected. The highest state reached is kept in provision.max_state;
  * a device that has never reached provision.stable_state and misses it by provision.timeout after
  * being configured is factory-reset, so a mistyped Wi-Fi password cannot strand it.
@@ -50,6 +50,8 @@ export class ProvisioningService extends EventEmitter<{ state: [state: number] }
   private readonly o: ProvisioningOptions;
   private readonly log: Logger;
   private joined: string | undefined;
+  /** Whether the station network was forgotten since this service last joined one (or started). */
+  private forgotten = false;
   private cloud = false;
   private timeout: unknown;
   private retry: unknown;
@@ -120,12 +122,14 @@ export class ProvisioningService extends EventEmitter<{ state: [state: number] }
     if (!wifi.sta.enable || wifi.sta.ssid === "") {
       this.joined = undefined;
       this.setState(0);
+      await this.forget();
       await this.ap(wifi.ap.enable);
       return;
     }
     const want = `${wifi.sta.ssid}\0${wifi.sta.pass}`;
     if (this.joined === want) return;
     this.setState(1);
+    this.forgotten = false;
     // One radio: NetworkManager takes the interface from the access point for the station anyway.
     await this.ap(false);
     try {
@@ -144,6 +148,20 @@ export class ProvisioningService extends EventEmitter<{ state: [state: number] }
     this.joined = want;
     this.log.info(`joined Wi-Fi ${wifi.sta.ssid}`);
     this.setState(this.cloud ? 3 : 2);
+  }
+
+  /**
+   * With no station configured (after a factory reset, or `wifi.sta.enable` false) the network the
+   * CCM joined before is forgotten, so the OS does not rejoin it on its own; once per start.
+   */
+  private async forget(): Promise<void> {
+    if (this.forgotten || this.stopped) return;
+    try {
+      await this.o.network.forget();
+      this.forgotten = true;
+    } catch (e) {
+      this.log.warn(`cannot forget the Wi-Fi network joined before: ${errorMessage(e)}`);
+    }
   }
 
   private async ap(open: boolean): Promise<void> {

@@ -75,10 +75,14 @@ test("a button wired active-high resets when held high", async () => {
   assert.deepEqual(resets, [100]);
 });
 
-test("a button already held at start counts from the start", async () => {
-  const { clock, resets, button } = rig(0, 2000);
+test("a button already held when the CCM starts (the press that reset it) counts only once released and pressed again", async () => {
+  const { line, clock, resets, button } = rig(0, 2000);
   await button.start();
+  clock.advance(10_000);
+  assert.deepEqual(resets, [], "one long press is one reset, however long it lasts");
+  line.set(1);
+  line.set(0);
   clock.advance(2000);
-  assert.deepEqual(resets, [2000]);
+  assert.deepEqual(resets, [12_000]);
   button.stop();
 });

@@ -1,6 +1,9 @@
 /**
  * The factory-reset button (provision.btn): held pressed for `holdMs` it triggers the reset; with
- * `holdMs` 0 the reset happens when the button is already held as the CCM starts.
+ * `holdMs` 0 the reset happens when the button is already held as the CCM starts. With `holdMs` > 0
+ * a press counts from its start, as Mongoose OS arms on the press edge: a button already held when
+ * the CCM starts (still held after the reset it caused, which restarts the components) counts only
+ * once released and pressed again, so one long press is one reset.
  */
 import type { InputLine, Level } from "../lines/digital-line.js";
 import type { Clock } from "../util/clock.js";
@@ -22,6 +25,8 @@ export class ResetButton {
   private timer: unknown;
   private unwatch: (() => void) | undefined;
   private fired = false;
+  /** Whether the button was seen released since start: only then does a press count. */
+  private armed = false;
 
   constructor(options: ResetButtonOptions) {
     this.o = options;
@@ -58,10 +63,11 @@ export class ResetButton {
 
   private level(l: Level): void {
     if (!this.pressed(l)) {
+      this.armed = true;
       this.cancel();
       return;
     }
-    if (this.o.holdMs === 0 || this.timer !== undefined) return;
+    if (!this.armed || this.o.holdMs === 0 || this.timer !== undefined) return;
     this.timer = this.o.clock.setTimeout(() => {
       this.timer = undefined;
       this.fire();

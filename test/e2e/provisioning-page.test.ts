@@ -211,7 +211,7 @@ describe("the provisioning page in headless Chromium", () => {
 
     // The save makes the CCM join (here: the fake nmcli) and the page follows.
     await until(
-      () => ccm.nmcli.includes("nmcli --wait 45 device wifi connect Home-5G password hunter2!x"),
+      () => ccm.nmcli.includes("nmcli --wait 45 device wifi connect Home-5G password hunter2!x name ccm-sta"),
       "the join",
     );
     await textOf(page, "#wifi", /^connected to “Home-5G”$/);

@@ -41,15 +41,28 @@ export interface RunningCcm {
   child: ChildProcess;
   /** Everything it logged so far. */
   log(): string;
+  /**
+   * `http://127.0.0.1:PORT` of its HTTP server as last logged (a restart of the components takes a
+   * new free port); empty before it listens.
+   */
+  httpUrl(): string;
   /** Sends SIGKILL and waits for the process to be gone. */
   kill(): Promise<void>;
 }
 
-/** Starts `ccm start ...args` (HTTP on a free port, a fast host probe); killed after the test. */
-export function startCcm(t: TestContext, args: string[]): RunningCcm {
-  const child = spawnCli(["start", "--http-listen", "127.0.0.1:0", "--set", "host.probe_ms=300", ...args]);
+/**
+ * Starts `ccm start ...args` (HTTP on a free port, a fast host probe), with `env` added to its
+ * environment; killed after the test.
+ */
+export function startCcm(t: TestContext, args: string[], env: Record<string, string> = {}): RunningCcm {
+  const child = spawnCli(
+    ["start", "--http-listen", "127.0.0.1:0", "--set", "host.probe_ms=300", ...args],
+    env,
+  );
   let log = "";
   child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  const httpUrl = (): string =>
+    [...log.matchAll(/RPC over HTTP and WebSocket on (http:\/\/[\d.]+:\d+)\/rpc/g)].at(-1)?.[1] ?? "";
   const kill = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise((r) => child.once("exit", r));
@@ -57,5 +70,5 @@ export function startCcm(t: TestContext, args: string[]): RunningCcm {
     await gone;
   };
   t.after(kill);
-  return { child, log: () => log, kill };
+  return { child, log: () => log, httpUrl, kill };
 }

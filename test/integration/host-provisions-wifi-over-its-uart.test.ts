@@ -32,7 +32,8 @@ test("an unprovisioned CCM opens CCM-xxxxxx; the host's Config.Set + Config.Save
   t.after(() => runner.stop());
   await until(() => runner.daemon.host.state === "ready", "host ready");
   await until(() => argv.includes("nmcli connection up ccm-ap"), "access point up");
-  assert.match(argv[1]!, / ssid CCM-4f2a9c .* ipv4.addresses 192\.168\.4\.1\/24 /);
+  assert.deepEqual(argv.slice(0, 2), ["nmcli connection delete ccm-sta", "nmcli connection delete ccm-ap"]);
+  assert.match(argv[2]!, / ssid CCM-4f2a9c .* ipv4.addresses 192\.168\.4\.1\/24 /);
   assert.deepEqual(((await sim.call("Provision.GetState", undefined, 5000)) as { state: number }).state, 0);
 
   // The CCM guide's serial provisioning: Config.Set, then Config.Save with reboot.
@@ -48,9 +49,10 @@ test("an unprovisioned CCM opens CCM-xxxxxx; the host's Config.Set + Config.Save
   );
   await until(() => runner.daemon.host.state === "ready", "host ready again");
   await new Promise((r) => setTimeout(r, 700));
-  assert.deepEqual(argv.slice(3), [
+  assert.deepEqual(argv.slice(4), [
     "nmcli connection down ccm-ap",
-    "nmcli --wait 45 device wifi connect NAME password PASS ifname wlan0",
+    "nmcli connection delete ccm-sta",
+    "nmcli --wait 45 device wifi connect NAME password PASS ifname wlan0 name ccm-sta",
   ]);
   const state = (await sim.call("Provision.GetState", undefined, 5000)) as Record<string, unknown>;
   assert.deepEqual([state.state, state.ap_open, state.max_state], [2, false, 2]);
