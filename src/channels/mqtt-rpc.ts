@@ -3,7 +3,7 @@
  * frames) and `<device_id>/rpc/<Method>` (the topic names the method), answers go to `<src>/rpc`.
  * No I/O of its own: the daemon feeds it messages from its MQTT connection and gives it `publish`.
  */
-import type { RequestFrame } from "../rpc/frame.js";
+import { encodeFrame, type RequestFrame } from "../rpc/frame.js";
 import type { RpcServer } from "../rpc/server.js";
 
 /** Channel type of MQTT callers, as ACLs name it. */
@@ -71,7 +71,7 @@ export class MqttRpcChannel {
     const peer = typeof src === "string" ? src : topic;
     this.options.server.handle(frame, { channel: MQTT_CHANNEL, peer }, (reply) => {
       if (problem !== undefined) this.drop(`${topic}: an answer with nowhere to go (${problem})`);
-      else this.options.publish(`${src as string}/rpc`, JSON.stringify(reply));
+      else this.options.publish(`${src as string}/rpc`, encodeFrame(reply));
     });
   }
 

@@ -4,6 +4,7 @@
  * link keeps working; an unplug fails every pending call.
  */
 import { CcmError, RPC_INVALID_REQUEST, RPC_PARSE_ERROR, errorMessage } from "../errors.js";
+import { encodeFrame } from "../rpc/frame.js";
 import { RpcPeer, type PeerProblem, type RpcPeerOptions } from "../rpc/peer.js";
 import type { RpcServer } from "../rpc/server.js";
 import { SerialLink, type SerialLinkOptions } from "./serial-link.js";
@@ -50,7 +51,7 @@ export class SerialRpcChannel {
     const peerOptions: RpcPeerOptions = {
       send: (frame) => {
         if (!this.link.isUp) throw new CcmError("LINK_DOWN", `${options.path} is not open`);
-        this.link.send(JSON.stringify(frame)).catch((e: unknown) => {
+        this.link.send(encodeFrame(frame)).catch((e: unknown) => {
           problem("write-failed", errorMessage(e));
         });
       },

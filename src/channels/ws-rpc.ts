@@ -7,6 +7,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { RpcAuth } from "../rpc/auth.js";
+import { encodeFrame } from "../rpc/frame.js";
 import { RpcPeer } from "../rpc/peer.js";
 import type { RpcServer } from "../rpc/server.js";
 import { remoteOf } from "./http-rpc.js";
@@ -84,7 +85,7 @@ export class WsRpcChannel {
           ws.close(1008, "not reading replies");
           return;
         }
-        ws.send(JSON.stringify(frame));
+        ws.send(encodeFrame(frame));
       },
       server: this.options.server,
       context: { channel: WS_CHANNEL, peer: source, user },
