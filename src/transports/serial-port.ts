@@ -70,11 +70,10 @@ function isRetryable(e: unknown): boolean {
   return code === "EAGAIN" || code === "EWOULDBLOCK" || code === "EINTR";
 }
 
-/** Resolves when the binding's poller sees the fd readable (or writable). */
-function polled(
-  binding: LinuxPortBinding | DarwinPortBinding,
-  event: "readable" | "writable",
-): Promise<void> {
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves when the binding's poller sees the fd readable. */
+function polled(binding: LinuxPortBinding | DarwinPortBinding, event: "readable"): Promise<void> {
   return new Promise((resolve, reject) => {
     binding.poller.once(event, (err) => {
       if (err) reject(err);
@@ -141,7 +140,11 @@ function writeAll(binding: LinuxPortBinding | DarwinPortBinding) {
           offset += writeSync(fd, buffer, offset, buffer.length - offset);
         } catch (e) {
           if (isRetryable(e)) {
-            await polled(binding, "writable");
+            // The device's buffer is full. Not the poller: bindings-cpp's Poller arms epoll with only
+            // the events of its latest poll() call, so waiting here for "writable" would drop the
+            // read side's "readable" and stall reception on this port. The buffer (4 KiB on Linux)
+            // empties at wire speed; a millisecond between tries costs nothing measurable.
+            await sleep(1);
             continue;
           }
           if (isDisconnect(e)) (e as { disconnect?: boolean }).disconnect = true;
