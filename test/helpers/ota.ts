@@ -64,6 +64,32 @@ export async function hostBundle(dir: string, version: string, o: BundleOptions 
   return zip;
 }
 
+/** A bundle of STM32 parts, each part's bytes written to `<name>.bin` in `dir`; returns the zip's path. */
+export async function stm32Bundle(
+  dir: string,
+  file: string,
+  parts: readonly { name: string; data: Uint8Array; addr: number }[],
+  o: { platform?: string; version?: string } = {},
+): Promise<string> {
+  for (const p of parts) await writeFile(join(dir, `${p.name}.bin`), p.data);
+  const zip = join(dir, file);
+  await writeFile(
+    zip,
+    createBundle({
+      name: "fw",
+      platform: o.platform ?? "ccm_host",
+      ...(o.version === undefined ? {} : { version: o.version }),
+      parts: parts.map((p) => ({
+        name: p.name,
+        type: "STM32",
+        src: join(dir, `${p.name}.bin`),
+        addr: p.addr,
+      })),
+    }),
+  );
+  return zip;
+}
+
 /**
  * An emulated STM32 running 1.0 (paced like a real 115200-baud bootloader with `pacing`) and a CCM
  * on its UART whose host runs 1.0; `more` overrides config sections.

@@ -7,10 +7,11 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { createBundle, readBundle } from "../../src/fw/bundle.js";
+import { readBundle } from "../../src/fw/bundle.js";
 import { makeFirmwareImage } from "../../src/sim/stm32/image.js";
 import { runCli } from "../helpers/cli.js";
 import { intelHex } from "../helpers/intel-hex.js";
+import { stm32Bundle } from "../helpers/ota.js";
 import { tempDir } from "../helpers/remote.js";
 import { startEmulator, watchFlash } from "../helpers/stm32.js";
 
@@ -83,20 +84,10 @@ test("a .hex whose table lies 1 KiB past the application becomes two bundle part
 
 test("ccm flash refuses a bundle whose parts overlap before the host is touched", async (t) => {
   const { emu, seen, dir } = await rig(t);
-  await writeFile(join(dir, "app.bin"), makeFirmwareImage({ size: 4096, version: "2.0" }));
-  await writeFile(join(dir, "table.bin"), makeFirmwareImage({ size: 512, seed: 5 }));
-  const zip = join(dir, "fw.zip");
-  await writeFile(
-    zip,
-    createBundle({
-      name: "fw",
-      platform: "ccm_host",
-      parts: [
-        { name: "host_fw", type: "STM32", src: join(dir, "app.bin"), addr: 0x0800_0000 },
-        { name: "table", type: "STM32", src: join(dir, "table.bin"), addr: 0x0800_0f00 },
-      ],
-    }),
-  );
+  const zip = await stm32Bundle(dir, "fw.zip", [
+    { name: "host_fw", data: makeFirmwareImage({ size: 4096, version: "2.0" }), addr: 0x0800_0000 },
+    { name: "table", data: makeFirmwareImage({ size: 512, seed: 5 }), addr: 0x0800_0f00 },
+  ]);
   const r = await runCli(["flash", "--port", emu.port, "--lines", emu.linesSpec, zip], 30_000);
   assert.equal(r.code, 2, r.stderr);
   assert.match(
@@ -109,15 +100,17 @@ test("ccm flash refuses a bundle whose parts overlap before the host is touched"
 
 test("ccm flash refuses a bundle for another platform unless --force, and takes no --addr with a bundle", async (t) => {
   const { emu, seen, dir } = await rig(t);
-  await writeFile(join(dir, "fw.bin"), makeFirmwareImage({ size: 3000, version: "3.0", seed: 30 }));
-  const zip = join(dir, "esp.zip");
-  await writeFile(
-    zip,
-    createBundle({
-      name: "fw",
-      platform: "esp32",
-      parts: [{ name: "host_fw", type: "STM32", src: join(dir, "fw.bin"), addr: 0x0800_0000 }],
-    }),
+  const zip = await stm32Bundle(
+    dir,
+    "esp.zip",
+    [
+      {
+        name: "host_fw",
+        data: makeFirmwareImage({ size: 3000, version: "3.0", seed: 30 }),
+        addr: 0x0800_0000,
+      },
+    ],
+    { platform: "esp32" },
   );
   const flash = (...args: string[]) =>
     runCli(["flash", "--port", emu.port, "--lines", emu.linesSpec, ...args, zip], 30_000);

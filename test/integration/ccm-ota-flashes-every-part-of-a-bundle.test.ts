@@ -10,7 +10,7 @@ import { createBundle } from "../../src/fw/bundle.js";
 import { makeFirmwareImage } from "../../src/sim/stm32/image.js";
 import { runCli } from "../helpers/cli.js";
 import { intelHex } from "../helpers/intel-hex.js";
-import { otaRig } from "../helpers/ota.js";
+import { otaRig, stm32Bundle } from "../helpers/ota.js";
 import { watchFlash } from "../helpers/stm32.js";
 
 test("a bundle made from a .hex with a gap is flashed over the air in one bootloader session: both parts land and the host answers with the new fw_version", async (t) => {
@@ -53,20 +53,14 @@ test("a bundle made from a .hex with a gap is flashed over the air in one bootlo
 test("a bundle whose STM32 parts overlap is refused before the host is touched", async (t) => {
   const { daemon, dir, port, emu } = await otaRig(t);
   const seen = watchFlash(emu);
-  await writeFile(join(dir, "app.bin"), makeFirmwareImage({ size: 4096, version: "2.0" }));
-  await writeFile(join(dir, "table.bin"), makeFirmwareImage({ size: 512, seed: 5 }));
-  const zip = join(dir, "overlap.zip");
-  await writeFile(
-    zip,
-    createBundle({
-      name: "fw",
-      platform: "ccm_host",
-      version: "2.0",
-      parts: [
-        { name: "host_fw", type: "STM32", src: join(dir, "app.bin"), addr: 0x0800_0000 },
-        { name: "table", type: "STM32", src: join(dir, "table.bin"), addr: 0x0800_0f00 },
-      ],
-    }),
+  const zip = await stm32Bundle(
+    dir,
+    "overlap.zip",
+    [
+      { name: "host_fw", data: makeFirmwareImage({ size: 4096, version: "2.0" }), addr: 0x0800_0000 },
+      { name: "table", data: makeFirmwareImage({ size: 512, seed: 5 }), addr: 0x0800_0f00 },
+    ],
+    { version: "2.0" },
   );
   const r = await runCli(["--port", port, "ota", zip], 60_000);
   assert.equal(r.code, 1, r.stderr);
