@@ -25,10 +25,9 @@
 import { rm } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { dirname } from "node:path";
-import { autoDetect } from "@serialport/bindings-cpp";
-import { SerialPortStream } from "@serialport/stream";
 import { ptyPair, type PtyPair } from "../test/helpers/socat.js";
 import { ensureBuild, flavour, importCcm } from "./ccm-build.js";
+import { stockEnd, transportEnd, type EchoEnd } from "./echo-ends.js";
 import {
   envNumber,
   fmtInt,
@@ -50,7 +49,6 @@ const WATCHDOG_MS = 50_000;
 
 type SerialRpcModule = typeof import("../src/channels/serial-rpc.js");
 type SimModule = typeof import("../src/sim/host-simulator.js");
-type TransportModule = typeof import("../src/transports/serial-port.js");
 
 /** One setup able to make one round trip with call number `i`. */
 interface Setup {
@@ -68,70 +66,11 @@ class Samples {
   cpuUs = 0;
 }
 
-function openRaw(path: string): Promise<SerialPortStream> {
-  const port = new SerialPortStream({
-    binding: autoDetect(),
-    path,
-    baudRate: 115200,
-    hupcl: false,
-    autoOpen: false,
-  });
-  return new Promise((resolve, reject) => {
-    port.open((err) => {
-      if (err) reject(err);
-      else resolve(port);
-    });
-  });
-}
-
-function closeRaw(port: SerialPortStream): Promise<void> {
-  return new Promise((resolve) => {
-    if (!port.isOpen) {
-      resolve();
-      return;
-    }
-    port.close(() => {
-      resolve();
-    });
-  });
-}
-
 /** What ccm's peer sends for call `i`: `{"jsonrpc":"2.0","method":"Sum","id":N,"params":[i,i+1]}`. */
 function requestLike(i: number): Buffer {
   return Buffer.from(
     `${JSON.stringify({ jsonrpc: "2.0", method: "Sum", id: 500_000 + i, params: [i, i + 1] })}\n`,
   );
-}
-
-/** One end of an echo setup: bytes in, bytes out, no waiting for the write. */
-interface EchoEnd {
-  onData(listener: (chunk: Buffer) => void): void;
-  write(data: Buffer): void;
-  close(): Promise<void>;
-}
-
-/** node-serialport as it comes: @serialport/stream on bindings-cpp (thread-pool reads and writes). */
-async function stockEnd(path: string): Promise<EchoEnd> {
-  const port = await openRaw(path);
-  return {
-    onData: (listener) => port.on("data", listener),
-    write: (data) => port.write(data),
-    close: () => closeRaw(port),
-  };
-}
-
-/** The CCM's SerialPortTransport; its write's drain is not waited for. */
-async function transportEnd(path: string, root: string | undefined): Promise<EchoEnd> {
-  const { SerialPortTransport } = await importCcm<TransportModule>("transports/serial-port", root);
-  const port = new SerialPortTransport(path, { baudRate: 115200 });
-  await port.open();
-  return {
-    onData: (listener) => port.on("data", listener),
-    write: (data) => {
-      port.write(data).catch(() => undefined);
-    },
-    close: () => port.close(),
-  };
 }
 
 /** The baseline: raw lines written on A, echoed by B, awaited on A. */
