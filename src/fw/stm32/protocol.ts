@@ -126,9 +126,8 @@ export class Stm32Client {
   /** Sends 0x7F; ACK is a fresh sync, NACK a bootloader already synchronised (0x7F taken as a command). */
   async sync(): Promise<"ack" | "nack"> {
     this.reader.discard();
-    const b = (
-      await this.sendThen([0x7f], () => this.reader.read(1, this.timeouts.syncMs + 2 * this.byteMs))
-    )[0];
+    await this.transport.write(Buffer.from([0x7f]));
+    const b = (await this.reader.read(1, this.timeouts.syncMs + 2 * this.byteMs))[0];
     if (b === ACK) return "ack";
     if (b === NACK) return "nack";
     throw new BootloaderError("protocol", `answer 0x${hex(b)} to 0x7F`);
@@ -160,7 +159,8 @@ export class Stm32Client {
   async readMemory(address: number, length: number): Promise<Buffer> {
     await this.command(0x11);
     await this.sendAddress(address);
-    await this.sendThen([length - 1, (length - 1) ^ 0xff], () => this.ack());
+    await this.send([length - 1, (length - 1) ^ 0xff]);
+    await this.ack();
     return this.read(length);
   }
 
@@ -174,8 +174,12 @@ export class Stm32Client {
     packet[0] = padded.length - 1;
     padded.copy(packet, 1);
     packet[packet.length - 1] = xorOf(packet.subarray(0, packet.length - 1));
-    // The wait starts as the packet is handed over, not once it is on the wire: add its wire time.
-    await this.sendThen(packet, () => this.ackAfterWork(ackMs + packet.length * this.byteMs));
+    await this.send(packet);
+    try {
+      await this.ack(ackMs);
+    } catch (e) {
+      throw e instanceof BootloaderError ? new BootloaderError(e.kind, e.message, true) : e;
+    }
   }
 
   /**
@@ -202,14 +206,19 @@ export class Stm32Client {
       pages.forEach((p, i) => packet.writeUInt16BE(p, 2 + 2 * i));
     }
     packet[packet.length - 1] = xorOf(packet.subarray(0, packet.length - 1));
-    // The wait starts as the packet is handed over, not once it is on the wire: add its wire time.
-    await this.sendThen(packet, () => this.ackAfterWork(ackMs + packet.length * this.byteMs));
+    await this.send(packet);
+    try {
+      await this.ack(ackMs);
+    } catch (e) {
+      throw e instanceof BootloaderError ? new BootloaderError(e.kind, e.message, true) : e;
+    }
   }
 
   /** Erases the whole flash: Erase (0x43) `FF 00`, Extended Erase (0x44) `FF FF 00`. */
   async massErase(code: 0x43 | 0x44, ackMs: number): Promise<void> {
     await this.command(code);
-    await this.sendThen(code === 0x43 ? [0xff, 0x00] : [0xff, 0xff, 0x00], () => this.ack(ackMs));
+    await this.send(code === 0x43 ? [0xff, 0x00] : [0xff, 0xff, 0x00]);
+    await this.ack(ackMs);
   }
 
   async go(address: number): Promise<void> {
@@ -223,42 +232,20 @@ export class Stm32Client {
 
   private async command(code: number): Promise<void> {
     this.reader.discard();
-    await this.sendThen([code, code ^ 0xff], () => this.ack());
+    await this.send([code, code ^ 0xff]);
+    await this.ack();
   }
 
   private async sendAddress(address: number): Promise<void> {
     const b = Buffer.alloc(5);
     b.writeUInt32BE(address >>> 0, 0);
     b[4] = xorOf(b.subarray(0, 4));
-    await this.sendThen(b, () => this.ack());
+    await this.send(b);
+    await this.ack();
   }
 
-  /**
-   * Writes `bytes` and runs `next` (reading the answer) without waiting for the write to drain: the
-   * answer is read as it arrives, not one thread hand-off (tcdrain) later. A failed write still
-   * fails the exchange, with its own error.
-   */
-  private async sendThen<T>(bytes: number[] | Buffer, next: () => Promise<T>): Promise<T> {
-    const written = this.transport.write(Buffer.from(bytes));
-    written.catch(() => undefined);
-    let result: T;
-    try {
-      result = await next();
-    } catch (e) {
-      await written;
-      throw e;
-    }
-    await written;
-    return result;
-  }
-
-  /** The ACK of a packet the part works on (program, erase): a failure may have left work done. */
-  private async ackAfterWork(ackMs: number): Promise<void> {
-    try {
-      await this.ack(ackMs);
-    } catch (e) {
-      throw e instanceof BootloaderError ? new BootloaderError(e.kind, e.message, true) : e;
-    }
+  private async send(bytes: number[] | Buffer): Promise<void> {
+    await this.transport.write(Buffer.from(bytes));
   }
 
   private read(n: number): Promise<Buffer> {
