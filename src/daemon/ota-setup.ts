@@ -1,8 +1,8 @@
 /**
  * Puts the host-update service together: bundles read with every check (src/fw/bundle.ts, signed
  * by `ota.trusted_keys` when set), the STM32 parts flashed together in one session of the host's ROM
- * bootloader on the host UART (`host.lines` drives RST/BOOT0), the host's answer awaited, `type=ccm` parts handed to the
- * supervisor as a self-update (refused up front when no supervisor runs this CCM); downloads trust
+ * bootloader on the host UART (`host.lines` drives RST/BOOT0), the host's answer awaited, `type=ccm`
+ * parts handed to the supervisor as a self-update (refused up front when no supervisor runs this CCM); downloads trust
  * `ota.ssl_ca`; progress reported into the shadow's reported `ota`.
  */
 import { createPublicKey, type KeyObject } from "node:crypto";

@@ -72,22 +72,13 @@ function isRetryable(e: unknown): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Resolves when the binding's poller sees the fd readable. */
-function polled(binding: LinuxPortBinding | DarwinPortBinding, event: "readable"): Promise<void> {
-  return new Promise((resolve, reject) => {
-    binding.poller.once(event, (err) => {
-      if (err) reject(err);
-      else resolve();
-    });
-  });
-}
-
 /*
- * Reads and writes as libuv does for sockets: a non-blocking syscall on the event loop's thread, and a
- * wait on the binding's poller (epoll) only when the fd has nothing to give or no room. bindings-cpp
- * sends each read and write through the thread pool (fs.read / fs.write) instead: two thread hand-offs
- * per turnaround on each end, which is most of a bootloader exchange's latency (docs/performance.md,
- * flash). The fd is O_NONBLOCK (bindings-cpp opens it so), so neither call can stall the loop.
+ * Reads and writes as libuv does for sockets: a non-blocking syscall on the event loop's thread; a
+ * read waits on the binding's poller (epoll) only when the fd has nothing to give, a write retries on
+ * a timer when it has no room (writeAll says why). bindings-cpp sends each read and write through the
+ * thread pool (fs.read / fs.write) instead: two thread hand-offs per turnaround on each end, which is
+ * most of a bootloader exchange's latency (docs/performance.md, flash). The fd is O_NONBLOCK
+ * (bindings-cpp opens it so), so neither call can stall the loop.
  */
 
 /**
@@ -97,6 +88,13 @@ function polled(binding: LinuxPortBinding | DarwinPortBinding, event: "readable"
  * non-canceled error that makes SerialPortStream close with a DisconnectedError.
  */
 function readUntilHangup(binding: LinuxPortBinding | DarwinPortBinding) {
+  const readable = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      binding.poller.once("readable", (err) => {
+        if (err) reject(err);
+        else resolve();
+      });
+    });
   return async (
     buffer: Buffer,
     offset: number,
@@ -111,7 +109,7 @@ function readUntilHangup(binding: LinuxPortBinding | DarwinPortBinding) {
       } catch (e) {
         if (!isRetryable(e)) throw e;
         if (binding.fd === null) throw new BindingsError("Port is not open", { canceled: true });
-        await polled(binding, "readable");
+        await readable();
         continue;
       }
       if (bytesRead === 0) throw new Error("the device hung up (end of file)");
