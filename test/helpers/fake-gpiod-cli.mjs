@@ -375,6 +375,9 @@ if (tool === "gpioset") {
 
 if (tool === "gpiomon") {
   const ls = lines(false);
+  // The levels as they were before the line is claimed: a test presses as soon as it sees the
+  // claim, and a level read after it could already be the pressed one (the press never reported).
+  let last = ls.map(inputLevel);
   exitOnSignals(request(ls));
   // glibc: stdout on a pipe is block-buffered; 1.x flushes per event only with -b.
   const buffered = major === 1 && !opts.b && !process.stdout.isTTY;
@@ -389,7 +392,6 @@ if (tool === "gpiomon") {
       }
     }
   };
-  let last = ls.map(inputLevel);
   const t0 = process.hrtime.bigint();
   setInterval(() => {
     ls.forEach((l, i) => {

@@ -90,6 +90,8 @@ test("holding the reset button for hold_ms forgets the Wi-Fi profile, wipes Wi-F
   await until(async () => (await rig.nm.calls()).length === 6, "the access point", 30_000);
   assert.deepEqual(await rig.nm.calls(), [...JOIN_HOME, "nmcli connection delete ccm-sta", ...OPEN_AP]);
   assert.match(ccm.log(), /factory reset: reset button held/);
+  // The fake records a command line before it has changed its profiles.
+  await until(async () => Object.keys(await rig.nm.profiles()).join() === "ccm-ap", "the AP profile", 10_000);
   assert.deepEqual(
     Object.keys(await rig.nm.profiles()),
     ["ccm-ap"],
@@ -147,6 +149,8 @@ test("Sys.FactoryReset over HTTP is governed by the ACL: a user it denies is ref
   await until(async () => (await nm.calls()).length === 6, "the access point", 30_000);
   assert.deepEqual(await nm.calls(), [...JOIN_HOME, "nmcli connection delete ccm-sta", ...OPEN_AP]);
   assert.match(ccm.log(), /factory reset: Sys\.FactoryReset from HTTP \(admin\)/);
+  // The fake records a command line before it has changed its profiles.
+  await until(async () => Object.keys(await nm.profiles()).join() === "ccm-ap", "the AP profile", 10_000);
   assert.deepEqual(Object.keys(await nm.profiles()), ["ccm-ap"]);
   assert.deepEqual(await saved(), { dash: { token: "vendor-token" } });
 
