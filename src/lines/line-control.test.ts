@@ -27,7 +27,7 @@ test("--lines specs name their backend; bad ones say what is accepted", () => {
   );
 });
 
-test("dtr-rts asserts DTR to hold reset and deasserts RTS for BOOT0 high; inv-boot0 flips BOOT0", async () => {
+test("dtr-rts asserts DTR to hold reset and deasserts RTS for BOOT0 high, sending both signals each time so BOOT0 stays high through the reset; inv-boot0 flips BOOT0", async () => {
   const calls: object[] = [];
   const port = Object.assign(new EventEmitter(), {
     setSignals: (s: object) => {
@@ -43,7 +43,21 @@ test("dtr-rts asserts DTR to hold reset and deasserts RTS for BOOT0 high; inv-bo
   const inverted = parseLineControl("dtr-rts:inv-boot0");
   inverted.attach?.(port);
   await inverted.setBoot0(true);
-  assert.deepEqual(calls, [{ rts: false }, { dtr: true }, { dtr: false }, { rts: true }]);
+  const swapped = parseLineControl("rts-dtr");
+  swapped.attach?.(port);
+  await swapped.setBoot0(true);
+  await swapped.setReset(true);
+  assert.deepEqual(calls, [
+    // dtr-rts: BOOT0 high, reset held (BOOT0 still high), reset released
+    { dtr: true, rts: false },
+    { dtr: true, rts: false },
+    { dtr: false, rts: false },
+    // dtr-rts:inv-boot0: BOOT0 high asserts RTS
+    { dtr: true, rts: true },
+    // rts-dtr: BOOT0 high deasserts DTR, the reset asserts RTS and leaves DTR deasserted
+    { dtr: false, rts: true },
+    { dtr: false, rts: true },
+  ]);
 });
 
 for (const major of [1, 2] as const) {

@@ -49,7 +49,12 @@ export class NoLines implements LineControl {
   }
 }
 
-/** RST and BOOT0 on the serial port's DTR and RTS. */
+/**
+ * RST and BOOT0 on the serial port's DTR and RTS. Both signals go out on every change: a serial
+ * `set` of one signal alone asserts the other (node-serialport fills in DTR and RTS asserted), which
+ * would drop BOOT0 while the reset is pulsed. Until the first change both count as asserted, as the
+ * kernel raises DTR and RTS when a tty is opened.
+ */
 export class ModemLines implements LineControl {
   readonly spec: string;
   readonly canReset = true;
@@ -57,6 +62,7 @@ export class ModemLines implements LineControl {
   private readonly rst: "dtr" | "rts";
   private readonly invRst: boolean;
   private readonly invBoot0: boolean;
+  private readonly asserted = { dtr: true, rts: true };
 
   constructor(spec: string, rst: "dtr" | "rts", invRst: boolean, invBoot0: boolean) {
     this.spec = spec;
@@ -67,10 +73,11 @@ export class ModemLines implements LineControl {
 
   attach(transport: ByteTransport): void {
     this.transport = transport;
+    this.asserted.dtr = true;
+    this.asserted.rts = true;
   }
 
   setBoot0(high: boolean): Promise<void> {
-    // Asserted = pin low: BOOT0 high is the signal deasserted.
     return this.drive(this.rst === "dtr" ? "rts" : "dtr", !high !== this.invBoot0);
   }
 
@@ -88,7 +95,10 @@ export class ModemLines implements LineControl {
     if (t?.setSignals === undefined) {
       throw new CcmError("BAD_ARGUMENT", `--lines ${this.spec} needs a serial port with modem lines`);
     }
-    await t.setSignals(signal === "dtr" ? { dtr: asserted } : { rts: asserted });
+    const next = { ...this.asserted, [signal]: asserted };
+    await t.setSignals(next);
+    this.asserted.dtr = next.dtr;
+    this.asserted.rts = next.rts;
   }
 }
 

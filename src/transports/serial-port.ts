@@ -192,6 +192,8 @@ export class SerialPortTransport extends EventEmitter<TransportEvents> implement
   #settings: SerialSettings;
   #port: Port | undefined;
   #opening: Promise<void> | undefined;
+  /** DTR and RTS as last set: asserted at open, as the kernel raises both when a tty is opened. */
+  readonly #signals = { dtr: true, rts: true };
   /** Rejecters of writes in flight: serialport would hold them until a reopen that never comes. */
   readonly #pending = new Set<(err: Error) => void>();
 
@@ -292,16 +294,21 @@ export class SerialPortTransport extends EventEmitter<TransportEvents> implement
     }
   }
 
-  /** Asserts (true) or deasserts DTR/RTS through TIOCMSET; fails on a device without modem lines (a pty). */
+  /**
+   * Asserts (true) or deasserts DTR/RTS through TIOCMSET; a signal not named keeps its level (node-serialport
+   * alone would assert it). Fails on a device without modem lines (a pty).
+   */
   setSignals(signals: { dtr?: boolean; rts?: boolean }): Promise<void> {
     const port = this.#port;
     if (port?.isOpen !== true) return Promise.reject(new CcmError("LINK_DOWN", `${this.path} is not open`));
+    const next = { dtr: signals.dtr ?? this.#signals.dtr, rts: signals.rts ?? this.#signals.rts };
     return new Promise((resolve, reject) => {
-      port.set(signals, (err) => {
+      port.set(next, (err) => {
         if (err) {
           const message = `cannot set ${Object.keys(signals).join("/").toUpperCase()} on ${this.path}: ${errorMessage(err)}`;
           reject(new CcmError("BAD_ARGUMENT", message, { cause: err }));
         } else {
+          Object.assign(this.#signals, next);
           resolve();
         }
       });
@@ -346,6 +353,8 @@ export class SerialPortTransport extends EventEmitter<TransportEvents> implement
       );
     });
     this.#port = port;
+    this.#signals.dtr = true;
+    this.#signals.rts = true;
     if (s.hupcl !== true) await clearHupcl(this.path);
   }
 

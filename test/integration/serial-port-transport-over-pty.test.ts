@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { isCcmError } from "../../src/errors.js";
+import { LinuxPortBinding } from "@serialport/bindings-cpp";
 import { SerialPortTransport } from "../../src/transports/serial-port.js";
 import type { ByteTransport } from "../../src/transports/transport.js";
 import { run } from "../helpers/remote.js";
@@ -218,4 +219,33 @@ test("a port opened with hupcl off has -hupcl while open, even when the tty had 
   await resetting.open();
   t.after(() => resetting.close());
   assert.equal(await hupcl(), "hupcl");
+});
+
+test("setting one modem signal leaves the other as it was: DTR and RTS start asserted and each keeps its last level", async (t) => {
+  // A pty has no modem lines (TIOCMSET fails), so the binding's set, the ioctl, is what is watched.
+  const sent: object[] = [];
+  const original = Object.getOwnPropertyDescriptor(LinuxPortBinding.prototype, "set")!;
+  LinuxPortBinding.prototype.set = function (options) {
+    sent.push({ dtr: options.dtr, rts: options.rts });
+    return Promise.resolve();
+  };
+  t.after(() => {
+    Object.defineProperty(LinuxPortBinding.prototype, "set", original);
+  });
+  const pair = await ptyPair(t);
+  const port = new SerialPortTransport(pair.a, { baudRate: 115200 });
+  t.after(() => port.close());
+  await port.open();
+  await port.setSignals({ rts: false });
+  await port.setSignals({ dtr: false });
+  await port.setSignals({ rts: true });
+  await port.close();
+  await port.open();
+  await port.setSignals({ dtr: false });
+  assert.deepEqual(sent, [
+    { dtr: true, rts: false },
+    { dtr: false, rts: false },
+    { dtr: false, rts: true },
+    { dtr: false, rts: true },
+  ]);
 });
