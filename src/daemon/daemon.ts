@@ -95,6 +95,12 @@ export class Daemon {
       onInternalError: (e, method) => {
         log.error(`${method} failed: ${e instanceof Error ? (e.stack ?? e.message) : errorMessage(e)}`);
       },
+      onNotificationFailed: (method, error, ctx) => {
+        const who = ctx.user === undefined ? ctx.channel : `${ctx.channel}, user ${ctx.user}`;
+        log.warn(
+          `notification ${method} (${who}, no id: nobody is told) failed: ${error.message} (${error.code})`,
+        );
+      },
     });
     this.host = new HostLink({
       config: options.config.host,

@@ -79,6 +79,35 @@ describe("rpc server", () => {
     assert.equal(await ask(server(), { method: "No.Such" }), undefined);
   });
 
+  test("a notification that fails or is refused is told to onNotificationFailed; one that succeeds is not", async () => {
+    const reg = new MethodRegistry();
+    reg.register({ name: "Ok", description: "fine", handler: () => true });
+    reg.register({
+      name: "Locked",
+      description: "refuses",
+      handler: () => Promise.reject(new CcmError("CONFIG_LOCKED", "wifi.sta.ssid is locked")),
+    });
+    reg.register({ name: "Secret", description: "denied", handler: () => true });
+    const told: string[] = [];
+    const s = new RpcServer(reg, {
+      authorize: (frame) => (frame.method === "Secret" ? { code: -32003, message: "forbidden" } : undefined),
+      onNotificationFailed: (method, error, ctx) => {
+        told.push(`${ctx.channel} ${method} ${error.code} ${error.message}`);
+      },
+    });
+    for (const method of ["Ok", "Locked", "Secret", "No.Such"])
+      assert.equal(await ask(s, { method }), undefined);
+    assert.deepEqual(await ask(s, { id: 1, method: "Locked" }), {
+      id: 1,
+      error: { code: new CcmError("CONFIG_LOCKED", "x").rpcCode, message: "wifi.sta.ssid is locked" },
+    });
+    assert.deepEqual(told, [
+      `test Locked ${new CcmError("CONFIG_LOCKED", "x").rpcCode} wifi.sta.ssid is locked`,
+      "test Secret -32003 forbidden",
+      "test No.Such -32601 method not found",
+    ]);
+  });
+
   test("an unknown method gets -32601", async () => {
     assert.deepEqual(await ask(server(), { id: 2, method: "No.Such" }), {
       id: 2,

@@ -38,6 +38,11 @@ export interface RpcServerOptions {
   maxBatch?: number;
   /** Told about handler failures that were not CcmErrors (bugs), for the log. */
   onInternalError?: (error: unknown, method: string) => void;
+  /**
+   * Told when a notification (no id) was refused or failed: nobody is answered, so this is the only
+   * trace of it (the daemon logs it).
+   */
+  onNotificationFailed?: (method: string, error: RpcErrorObject, ctx: CallContext) => void;
 }
 
 /** Answers requests and notifications using a MethodRegistry. */
@@ -83,6 +88,7 @@ export class RpcServer {
     const full: CallContext = { channel: ctx.channel, peer: ctx.peer, user: ctx.user, frame };
     const denied = this.options.authorize?.(frame, full);
     if (denied !== undefined) {
+      if (!isRequest) this.options.onNotificationFailed?.(frame.method, denied, full);
       done(isRequest ? errorResponse(frame, frame.id ?? null, this.options.selfId, denied) : undefined);
       return;
     }
@@ -92,14 +98,14 @@ export class RpcServer {
       if (method === undefined) {
         result = this.options.fallback?.(frame, full);
         if (result === undefined) {
-          this.fail(frame, isRequest, done, new CcmError("RPC_METHOD_NOT_FOUND", "method not found"));
+          this.fail(frame, isRequest, done, new CcmError("RPC_METHOD_NOT_FOUND", "method not found"), full);
           return;
         }
       } else {
         result = method.handler(method.prepare(frame.params), full);
       }
     } catch (e) {
-      this.fail(frame, isRequest, done, e);
+      this.fail(frame, isRequest, done, e, full);
       return;
     }
     if (isThenable(result)) {
@@ -108,7 +114,7 @@ export class RpcServer {
           this.succeed(frame, isRequest, done, r);
         },
         (e: unknown) => {
-          this.fail(frame, isRequest, done, e);
+          this.fail(frame, isRequest, done, e, full);
         },
       );
     } else this.succeed(frame, isRequest, done, result);
@@ -134,12 +140,11 @@ export class RpcServer {
     isRequest: boolean,
     done: (r: ResponseFrame | undefined) => void,
     e: unknown,
+    ctx: CallContext,
   ): void {
-    done(
-      isRequest
-        ? errorResponse(frame, frame.id ?? null, this.options.selfId, this.errorObject(e, frame.method))
-        : undefined,
-    );
+    const error = this.errorObject(e, frame.method);
+    if (!isRequest) this.options.onNotificationFailed?.(frame.method, error, ctx);
+    done(isRequest ? errorResponse(frame, frame.id ?? null, this.options.selfId, error) : undefined);
   }
 
   private handleOne(value: unknown, ctx: ChannelContext, done: (r: ResponseFrame | undefined) => void): void {
