@@ -20,7 +20,7 @@ function cliDoc(): string {
   for (const c of [program, ...program.commands]) c.configureHelp({ helpWidth: 100 });
   let out = header("`ccm` command line", "src/cli/");
   out +=
-    "Exit codes: 0 success · 1 the device answered with an error · 2 bad command line · 3 no answer in time or port unusable.\n\n";
+    "Exit codes: 0 success · 1 the device answered with an error · 2 bad command line, or a firmware file or bundle that is not valid · 3 no answer in time or port unusable.\n\n";
   out += "## ccm\n\n```\n" + program.helpInformation() + "```\n\n";
   for (const cmd of program.commands) {
     out += `## ccm ${cmd.name()}\n\n${cmd.description()}\n\n\`\`\`\n${cmd.helpInformation()}\`\`\`\n\n`;

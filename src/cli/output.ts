@@ -6,7 +6,7 @@ export const EXIT = {
   ok: 0,
   /** The device answered with an error. */
   remoteError: 1,
-  /** Bad command line or arguments. */
+  /** Bad command line or arguments, or an invalid firmware file or bundle. */
   usage: 2,
   /** No answer in time, or the port could not be opened. */
   unreachable: 3,
@@ -33,7 +33,8 @@ export function callFailure(e: unknown): CliError {
       return new CliError(`error ${e.rpcCode}: ${e.message}${data}`, EXIT.remoteError);
     }
     if (e.code === "RPC_TIMEOUT") return new CliError(`timeout: ${e.message}`, EXIT.unreachable);
-    if (e.code === "BAD_ARGUMENT") return new CliError(e.message, EXIT.usage);
+    // A bad argument, or a bundle/image file that is not what it claims: the command line is at fault.
+    if (e.code === "BAD_ARGUMENT" || e.code === "BUNDLE_INVALID") return new CliError(e.message, EXIT.usage);
     return new CliError(e.message, EXIT.unreachable);
   }
   return new CliError(e instanceof Error ? e.message : String(e), EXIT.remoteError);

@@ -102,7 +102,7 @@ test("ccm flash names the failed step when the host never answers after Go", asy
   assert.match(r.stderr, /ccm: flashing failed at step confirm: the host did not answer after Go/);
 });
 
-test("ccm flash takes a fw bundle: its STM32 part goes to the part's addr; a corrupted bundle is refused before flashing", async (t) => {
+test("ccm flash takes a fw bundle: its STM32 part goes to the part's addr; a corrupted bundle is refused before flashing with exit 2 (bad input)", async (t) => {
   const sim = await hostSim(t, ["--no-pacing", "--fw-version", "1.0"]);
   const bin = join(sim.dir, "FIRMWARE.BIN");
   await writeFile(bin, makeFirmwareImage({ size: 5000, version: "4.2", seed: 4 }));
@@ -121,7 +121,7 @@ test("ccm flash takes a fw bundle: its STM32 part goes to the part's addr; a cor
     ["flash", "--port", sim.port, "--lines", `sim:${sim.lines}`, join(sim.dir, "bad.zip")],
     30_000,
   );
-  assert.notEqual(refused.code, 0);
+  assert.equal(refused.code, 2, refused.stderr);
   assert.match(refused.stderr, /host_fw|CRC|SHA/);
   await writeFile(zip, bundle);
   const r = await runCli(["flash", "--port", sim.port, "--lines", `sim:${sim.lines}`, zip], 30_000);
