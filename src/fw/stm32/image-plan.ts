@@ -4,7 +4,7 @@
  *
  * An image may come in several parts (a bundle made from an Intel HEX with gaps: `host_fw`,
  * `host_fw_1`, …), flashed in one session (reference stm32-ota.md §7 step 1). The lowest part starts
- * a page; a later part may start mid-page at a multiple of 4. Each page any part touches is erased
+ * a page; a later part may start anywhere after it, at any byte. Each page any part touches is erased
  * once, whole: bytes of a page that no part holds end up erased (0xFF), as stm32flash leaves the gaps
  * of a .hex. Blocks are written at 256-aligned addresses, one per 256 bytes of flash, 0xFF where no
  * part has a byte (§1.6's safe rule: parts that program 8- to 32-byte flash words with ECC never
@@ -86,11 +86,6 @@ function fit(
   if (pageStart && first.start !== address) {
     throw bad(
       `${prefix}address ${hex(address)} is not page-aligned: page ${first.index} of ${device.name} starts at ${hex(first.start)} (${first.size} bytes)${name === undefined ? "" : "; the lowest part must start a page"}`,
-    );
-  }
-  if (address % 4 !== 0) {
-    throw bad(
-      `${prefix}address ${hex(address)} is not a multiple of 4: Write Memory writes whole words (a part after the lowest may start mid-page, at a multiple of 4)`,
     );
   }
   const end = address + length;
