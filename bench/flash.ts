@@ -6,6 +6,8 @@
  *   ccm         flashStm32 (src/fw/stm32/flasher.ts, the build under test) with verify, no lines:
  *               the emulated part already sits in its bootloader
  *   stm32flash  `stm32flash -m 8n1 -b 115200 -v -w image.bin PORT` (8N1: a pty cannot carry parity)
+ *   floor       (BENCH_FLASH_FLOOR=1, information) the least a host can do: a blocking loop with no
+ *               event loop, retries or checks, in stm32flash's order (bench/flash-floor.ts)
  *
  * Each flash runs on a fresh emulator (bench/flash-emulator.ts, its own process: a paced Stm32Mcu in
  * its bootloader behind a HostSimulator on a socat pty pair), then the emulator's flash is checked to
@@ -23,7 +25,8 @@
  * ~4 ms) are left out.
  *
  * Environment: BENCH_FLASH_SIZES (KiB, default "64,512"; ≤ 128 on 0x410 F1 MD, ≤ 512 on 0x414 F1 HD,
- * else 0x413 F4), BENCH_FLASH_RUNS (1 flash per contender and size), BENCH_CCM=tsx.
+ * else 0x413 F4), BENCH_FLASH_RUNS (1 flash per contender and size), BENCH_FLASH_FLOOR=1 (adds the
+ * floor contender), BENCH_CCM=tsx.
  */
 import { spawn, fork, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -32,6 +35,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUILD_ENV, ensureBuild, flavour, importCcm } from "./ccm-build.js";
 import type { EmulatorReport } from "./flash-emulator.js";
+import { flashFloor } from "./flash-floor.js";
 import { envNumber, isEntryPoint, markdownTable, median, report, type BenchResult } from "./util.js";
 
 type FlasherModule = typeof import("../src/fw/stm32/flasher.js");
@@ -217,9 +221,11 @@ function runStm32flash(port: string, file: string, timeoutMs: number): Promise<v
   });
 }
 
+type Contender = "ccm" | "stm32flash" | "floor";
+
 /** One flash by `who` on a fresh emulator; fails when the flash does not hold the image afterwards. */
 async function flashOnce(
-  who: "ccm" | "stm32flash",
+  who: Contender,
   c: Case,
   flasher: FlasherModule,
   env: NodeJS.ProcessEnv,
@@ -244,6 +250,8 @@ async function flashOnce(
       ]).finally(() => {
         clearTimeout(timer);
       });
+    } else if (who === "floor") {
+      flashFloor(emu.port, c.image, c.chip, BAUD);
     } else {
       await runStm32flash(emu.port, c.file, timeoutMs);
     }
@@ -280,6 +288,8 @@ export async function run(): Promise<BenchResult> {
     return kib;
   });
   const runs = Math.round(envNumber("BENCH_FLASH_RUNS", 1));
+  const contenders: Contender[] = ["ccm", "stm32flash"];
+  if (process.env["BENCH_FLASH_FLOOR"] === "1") contenders.push("floor");
   const build = await ensureBuild();
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (build.root !== undefined) env[BUILD_ENV] = build.root;
@@ -301,13 +311,13 @@ export async function run(): Promise<BenchResult> {
         `${sizes.join(" and ")} KiB, flash + verify at ${BAUD} baud on the paced emulator, ` +
         `${runs} run(s) per contender, fresh emulator each; load average ${load0.toFixed(2)}`,
     );
-    const samples = new Map<Case, { ccm: Sample[]; stm32flash: Sample[] }>();
+    const samples = new Map<Case, Record<Contender, Sample[]>>();
     for (let r = 0; r < runs; r++) {
       for (const c of cases) {
-        const got = samples.get(c) ?? { ccm: [], stm32flash: [] };
+        const got = samples.get(c) ?? { ccm: [], stm32flash: [], floor: [] };
         samples.set(c, got);
-        // Alternate who goes first, so that a drift in the machine's load hits both alike.
-        const order = r % 2 === 0 ? (["ccm", "stm32flash"] as const) : (["stm32flash", "ccm"] as const);
+        // Rotate who goes first, so that a drift in the machine's load hits all alike.
+        const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]!);
         for (const who of order) {
           const sample = await flashOnce(who, c, flasher, env);
           got[who].push(sample);
@@ -349,7 +359,17 @@ export async function run(): Promise<BenchResult> {
           unstable: busy,
         },
       );
-      for (const who of ["ccm", "stm32flash"] as const) {
+      if (got.floor.length > 0) {
+        const floor = median(got.floor.map((x) => x.ms));
+        rows.push(
+          {
+            metric: `${where}: floor (blocking loop, bench/flash-floor.ts)`,
+            value: `${s(floor)}, ${rate(c, floor)}`,
+          },
+          { metric: `${where}: stm32flash / floor`, value: `${(ref / floor).toFixed(3)}×` },
+        );
+      }
+      for (const who of contenders) {
         const last = got[who].at(-1)!;
         const e = last.emu;
         const over = last.ms - ownFloorMs(c, e);
