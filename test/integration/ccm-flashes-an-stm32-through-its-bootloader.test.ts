@@ -60,6 +60,36 @@ test("the flasher rides out a NACK storm on Write Memory by retrying the block",
   assert.equal(emu.mcu.nacksPending, 0, "the storm was used up");
 });
 
+test("blank blocks of an image (0xFF padding) are not sent, since their pages are erased, but are read back in verify", async (t) => {
+  const emu = await startEmulator(t, { chip: 0x410, mode: "bootloader" });
+  const memory = emu.mcu.memory;
+  // Something in the flash where the padding goes: only the erase can make it 0xFF again.
+  memory.write(0x0800_0800, Buffer.alloc(2048, 0x5a));
+  const written: number[] = [];
+  const write = memory.write.bind(memory);
+  memory.write = (address, data) => {
+    written.push(address);
+    return write(address, data);
+  };
+  const image = makeFirmwareImage({ size: 6000, version: "7.7", seed: 77 });
+  image.fill(0xff, 0x800, 0x1000); // blocks 8–15 of 24
+  image.fill(0xff, 5888); // and the tail of the last block: 112 bytes, all 0xFF
+  const progress: FlashProgress[] = [];
+  const result = await flashStm32({ port: emu.port, image, onProgress: (p) => progress.push(p) });
+  assert.equal(result.blankBlocks, 9);
+  assert.deepEqual(
+    written.map((a) => (a - 0x0800_0000) / 256),
+    [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22],
+  );
+  assert.deepEqual(memory.flash.subarray(0, image.length), image);
+  assert.equal(result.verified, true);
+  assert.deepEqual(progress.filter((p) => p.step === "write").at(-1), {
+    step: "write",
+    done: image.length,
+    total: image.length,
+  });
+});
+
 test("an image that covers the whole flash is erased with one mass erase, as stm32flash does", async (t) => {
   const emu = await startEmulator(t, { chip: 0x440, mode: "bootloader" });
   let massErases = 0;

@@ -77,6 +77,8 @@ export interface FlashResult {
   massErase: boolean;
   /** The bytes of the image (all its parts). */
   bytesWritten: number;
+  /** 256-byte blocks left unsent because they are all 0xFF (erased flash holds that); verified all the same. */
+  blankBlocks: number;
   /** How many parts were flashed (1 for an image). */
   parts: number;
   verified: boolean;
@@ -158,7 +160,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
     touched = true;
     const erase = await erasePages(ctx, plan.pages);
     step("write", `${plan.bytes} bytes at ${placement(parts)}`);
-    await writeBlocks(ctx, plan.blocks);
+    const blankBlocks = await writeBlocks(ctx, plan.blocks);
     if (verify) {
       step("verify");
       await verifyBlocks(ctx, plan.blocks);
@@ -184,6 +186,7 @@ export async function flashStm32(options: FlashOptions): Promise<FlashResult> {
       pagesErased: erase.erased,
       massErase: erase.mass,
       bytesWritten: plan.bytes,
+      blankBlocks,
       parts: parts.length,
       verified: verify,
       durationMs: 0,

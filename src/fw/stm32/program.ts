@@ -111,17 +111,33 @@ async function eraseAgain(ctx: ProgramContext, page: FlashPage, why: string): Pr
   return plan.mass;
 }
 
+/** All 0xFF: what an erased page already holds there. */
+export function isBlank(data: Uint8Array): boolean {
+  for (const b of data) if (b !== 0xff) return false;
+  return true;
+}
+
 /**
  * Writes the blocks page by page, retrying a failed block after the session recovered; when its data
- * may have landed, its page is erased again and written from its first block.
+ * may have landed, its page is erased again and written from its first block. A blank block (all
+ * 0xFF: an image's padding) is not sent, its page being erased; verify still reads it back.
+ * Resolves with the number of blank blocks left out.
  */
-export async function writeBlocks(ctx: ProgramContext, blocks: readonly WriteBlock[]): Promise<void> {
+export async function writeBlocks(ctx: ProgramContext, blocks: readonly WriteBlock[]): Promise<number> {
   const { session } = ctx;
   const groups = byPage(blocks);
   const total = bytesOf(blocks);
   const attempts = new Map<number, number>();
+  const blank = new Set<number>();
   let reported = 0;
   let done = 0;
+  const advance = (bytes: number): void => {
+    done += bytes;
+    if (done > reported) {
+      reported = done;
+      ctx.onProgress?.({ step: "write", done, total });
+    }
+  };
   let g = 0;
   let i = 0;
   while (g < groups.length) {
@@ -133,6 +149,12 @@ export async function writeBlocks(ctx: ProgramContext, blocks: readonly WriteBlo
       continue;
     }
     ctx.checkAbort("write");
+    if (isBlank(block.data)) {
+      blank.add(block.address);
+      i++;
+      advance(block.data.length);
+      continue;
+    }
     const n = (attempts.get(block.address) ?? 0) + 1;
     attempts.set(block.address, n);
     try {
@@ -154,12 +176,9 @@ export async function writeBlocks(ctx: ProgramContext, blocks: readonly WriteBlo
     }
     attempts.delete(block.address);
     i++;
-    done += block.data.length;
-    if (done > reported) {
-      reported = done;
-      ctx.onProgress?.({ step: "write", done, total });
-    }
+    advance(block.data.length);
   }
+  return blank.size;
 }
 
 /**
