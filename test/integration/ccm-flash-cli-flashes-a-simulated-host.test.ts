@@ -60,20 +60,25 @@ async function hostSim(t: TestContext, args: string[]): Promise<HostSim> {
   return { port: pair.a, lines, dir, log: () => err, stop };
 }
 
-test("ccm flash resets the simulated host into its bootloader, flashes, verifies, and the host then reports the new fw_version", async (t) => {
+test("ccm flash resets the simulated host into its bootloader, flashes (leaving out the image's blank padding), verifies, and the host then reports the new fw_version", async (t) => {
   const sim = await hostSim(t, ["--no-pacing", "--fw-version", "1.0"]);
   const fw = join(sim.dir, "FIRMWARE.BIN");
-  await writeFile(fw, makeFirmwareImage({ size: 10_000, version: "2.1.0", seed: 9 }));
+  // 2048 bytes of 0xFF after the application, as a .bin padded to a size: blocks 40–47 are blank.
+  const image = Buffer.concat([
+    makeFirmwareImage({ size: 10_000, version: "2.1.0", seed: 9 }),
+    Buffer.alloc(2048, 0xff),
+  ]);
+  await writeFile(fw, image);
   const r = await runCli(["flash", "--port", sim.port, "--lines", `sim:${sim.lines}`, fw], 30_000);
   assert.equal(r.code, 0, r.stderr);
   assert.match(
     r.stdout,
-    /flashed 10000 bytes of .*FIRMWARE\.BIN at 0x8000000 to STM32F10xxx Medium-density in \d+\.\d s, verified; the host answers, fw_version "2\.1\.0"/,
+    /flashed 12048 bytes of .*FIRMWARE\.BIN at 0x8000000 to STM32F10xxx Medium-density in \d+\.\d s, verified \(8 blank blocks of 0xFF not sent\); the host answers, fw_version "2\.1\.0"/,
   );
   // Not a TTY: plain progress lines, the last of each phase at 100 %.
   assert.match(r.stderr, /flash: STM32F10xxx Medium-density \(0x410\), bootloader v2\.2/);
-  assert.match(r.stderr, /^erase\s+100% 10\/10/m);
-  assert.match(r.stderr, /^write\s+100% 9\.8 KiB\/9\.8 KiB [\d.]+ kB\/s in/m);
+  assert.match(r.stderr, /^erase\s+100% 12\/12/m);
+  assert.match(r.stderr, /^write\s+100% 11\.8 KiB\/11\.8 KiB [\d.]+ kB\/s in/m);
   assert.match(r.stderr, /^verify\s+100%/m);
 
   const info = await runCli(["--port", sim.port, "call", "Sys.Info"]);

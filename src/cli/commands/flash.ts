@@ -99,9 +99,11 @@ export function addFlashCommand(program: Command): void {
           const info = result.confirmed as { fw_version?: unknown } | undefined;
           const answered =
             info === undefined ? "" : `; the host answers, fw_version ${JSON.stringify(info.fw_version)}`;
+          const n = result.blankBlocks;
+          const blank = n === 0 ? "" : ` (${n} blank block${n === 1 ? "" : "s"} of 0xFF not sent)`;
           process.stdout.write(
             `flashed ${result.bytesWritten} bytes of ${fw.source} at ${parts.map((p) => `0x${p.address.toString(16)}`).join(", ")} to ${result.device} ` +
-              `in ${(result.durationMs / 1000).toFixed(1)} s${result.verified ? ", verified" : ""}${answered}\n`,
+              `in ${(result.durationMs / 1000).toFixed(1)} s${result.verified ? ", verified" : ""}${blank}${answered}\n`,
           );
         }
       } catch (e) {
