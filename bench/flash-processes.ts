@@ -2,37 +2,20 @@
  * The processes bench/flash.ts runs: a fresh emulator (bench/flash-emulator.ts) per flash, asked
  * afterwards what its flash holds, and Debian's stm32flash.
  */
-import { spawn, fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { spawn, type ChildProcess } from "node:child_process";
 import type { EmulatorReport } from "./flash-emulator.js";
+import { forkUntilReady } from "./util.js";
 
 export const BAUD = 115200;
 
 /** A fresh paced emulator in its own process; resolves once its pty is up. */
-export function startEmulator(
+export async function startEmulator(
   chip: number,
   env: NodeJS.ProcessEnv,
 ): Promise<{ port: string; child: ChildProcess }> {
-  const script = fileURLToPath(new URL("./flash-emulator.ts", import.meta.url));
-  const child = fork(script, [String(chip), String(BAUD)], {
-    execArgv: ["--import", "tsx"],
-    env,
-    stdio: "inherit",
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error("the emulator did not start within 20 s"));
-    }, 20_000);
-    child.once("message", (m) => {
-      clearTimeout(timer);
-      resolve({ port: (m as { port: string }).port, child });
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the emulator exited (${String(code)}) before it was ready`));
-    });
-  });
+  const script = new URL("./flash-emulator.ts", import.meta.url);
+  const { message, child } = await forkUntilReady(script, [String(chip), String(BAUD)], env, "the emulator");
+  return { port: (message as { port: string }).port, child };
 }
 
 /** Asks the emulator what its flash holds and what it counted, then stops it. */

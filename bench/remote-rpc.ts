@@ -12,12 +12,12 @@
  * Servers run in child processes (bench/remote-rpc-server.ts); rounds alternate the contenders.
  * Environment: BENCH_REMOTE_SECONDS (3 per measurement), BENCH_REMOTE_ROUNDS (3).
  */
-import { execFile, fork, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { ensureBuild, REPO_ROOT, BUILD_ENV } from "./ccm-build.js";
-import { envNumber, fmtInt, isEntryPoint, median, report, type BenchResult } from "./util.js";
+import { envNumber, fmtInt, forkUntilReady, isEntryPoint, median, report, type BenchResult } from "./util.js";
 
 const SECONDS = envNumber("BENCH_REMOTE_SECONDS", 3);
 const ROUNDS = envNumber("BENCH_REMOTE_ROUNDS", 3);
@@ -50,23 +50,10 @@ async function measureHttp(
   return { ...r, cpuUs: ((c1 - c0) * 1000) / r.n };
 }
 
-function startServer(mode: string, env: NodeJS.ProcessEnv, body = ""): Promise<Server> {
-  const script = fileURLToPath(new URL("./remote-rpc-server.ts", import.meta.url));
-  const child = fork(script, [mode, body], { execArgv: ["--import", "tsx"], env, stdio: "inherit" });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${mode} server did not start`));
-    }, 20_000);
-    child.once("message", (m) => {
-      clearTimeout(timer);
-      resolve({ port: (m as { port: number }).port, child });
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${mode} server exited with ${String(code)}`));
-    });
-  });
+async function startServer(mode: string, env: NodeJS.ProcessEnv, body = ""): Promise<Server> {
+  const script = new URL("./remote-rpc-server.ts", import.meta.url);
+  const { message, child } = await forkUntilReady(script, [mode, body], env, `${mode} server`);
+  return { port: (message as { port: number }).port, child };
 }
 
 /** autocannon in its own process; requests/s and how many answers were not 2xx. */

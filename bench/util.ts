@@ -2,7 +2,8 @@
  * Shared pieces of the benchmarks: the result shape bench/run.ts collects, statistics, formatting,
  * and the "run me when I am the entry point" guard.
  */
-import { pathToFileURL } from "node:url";
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 /** One line of a benchmark's summary: a figure, its target and whether the target was met. */
 export interface BenchRow {
@@ -103,4 +104,31 @@ export function envNumber(name: string, fallback: number): number {
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Forks `script` (a .ts file beside the benches, run through tsx) and resolves with its first IPC
+ * message and the child once it sends one; kills it and rejects after 20 s or when it exits first.
+ */
+export function forkUntilReady(
+  script: URL,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  what: string,
+): Promise<{ message: unknown; child: ChildProcess }> {
+  const child = fork(fileURLToPath(script), args, { execArgv: ["--import", "tsx"], env, stdio: "inherit" });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${what} did not start within 20 s`));
+    }, 20_000);
+    child.once("message", (m) => {
+      clearTimeout(timer);
+      resolve({ message: m, child });
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${String(code)}) before it was ready`));
+    });
+  });
 }

@@ -24,7 +24,7 @@ export interface ByteTransport extends EventEmitter<TransportEvents> {
   close(): Promise<void>;
   /** Changes the line settings where the transport has them (serial); a no-op elsewhere. */
   update?(settings: { baudRate?: number; parity?: "none" | "even" }): Promise<void>;
-  /** Sets modem-control lines where the transport has them (serial): true asserts the signal. */
+  /** Sets modem-control lines where the transport has them (serial): true asserts the signal; one not named keeps its level. */
   setSignals?(signals: { dtr?: boolean; rts?: boolean }): Promise<void>;
 }
 
